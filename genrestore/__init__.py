@@ -1,0 +1,29 @@
+"""genrestore: learn a face distribution, then generate, inpaint, complete and colorize.
+
+The public API is imported lazily, so ``import genrestore`` and ``genrestore --help`` stay
+fast and worker processes that only render data never import torch.
+"""
+
+from .errors import UserError
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load": "genrestore.tasks",
+    "list_models": "genrestore.tasks",
+    "Generator": "genrestore.tasks",
+    "train": "genrestore.training",
+    "presets": "genrestore.config",
+    "PRESETS": "genrestore.config",
+}
+
+__all__ = ["UserError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module = importlib.import_module(_LAZY[name])
+        return getattr(module, "PRESETS" if name == "presets" else name)
+    raise AttributeError(f"module 'genrestore' has no attribute {name!r}")

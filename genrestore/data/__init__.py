@@ -1,0 +1,1 @@
+"""Training data: the built-in face set, user folders, masks and augmentation."""

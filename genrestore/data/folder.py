@@ -1,0 +1,307 @@
+"""A user's folder of photos as a cached uint8 training array (N, size, size, 3)."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import errno
+import hashlib
+import json
+import logging
+import multiprocessing
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from ..errors import UserError
+from ..images import IMAGE_SUFFIXES, atomic_write, open_image
+from .cache import cache_dir, load_array
+
+log = logging.getLogger("genrestore")
+
+FORMAT_VERSION = 1  # bump when prepare_image or the cache layout changes: old caches miss
+PARALLEL_MIN_FILES = 64  # below this, starting spawn workers (~1 s) costs more than it saves
+MAX_WORKERS = 8
+MAX_CHUNK = 32  # files per worker task; bounds the rows in flight to 2 * workers * MAX_CHUNK
+
+
+@dataclass(frozen=True, eq=False)
+class FolderData:
+    """The decoded images of a folder, with what was left out and why."""
+
+    images: np.ndarray  # (N, size, size, 3) uint8, read-only memmap of the cache file
+    paths: list[str]  # relative paths ("/"-separated), one per row of ``images``
+    skipped: list[tuple[str, str]]  # (relative path, one-line reason) per unreadable file
+
+
+def scan_images(root: str | os.PathLike) -> list[Path]:
+    """Image files under ``root`` (recursive), sorted by relative path; hidden names skipped.
+
+    Suffixes jpg/jpeg/png/webp/bmp in any case count; files and folders whose names start
+    with "." are skipped; symlinked folders are not followed. Raises ``UserError`` when
+    ``root`` is missing, is not a folder, or holds no image files.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise UserError(f"{root}: no such folder")
+    if not root.is_dir():
+        raise UserError(f"{root}: is a file, not a folder of images")
+    rels = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel_dir = Path(dirpath).relative_to(root)
+        for name in filenames:
+            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+                rels.append((rel_dir / name).as_posix())
+    if not rels:
+        raise UserError(
+            f"{root}: the folder has no jpg/png/webp/bmp images "
+            "(subfolders searched, hidden files skipped)"
+        )
+    return [root / rel for rel in sorted(rels)]
+
+
+def prepare_image(img: Image.Image, size: int) -> np.ndarray:
+    """PIL image -> uint8 array (size, size, 3): the largest centered square, LANCZOS-resized."""
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    # crop first: resize(box=...) would let the filter read pixels outside the square
+    out = img.crop((left, top, left + side, top + side)).resize(
+        (size, size), Image.Resampling.LANCZOS
+    )
+    return np.asarray(out, dtype=np.uint8)
+
+
+def load_folder(
+    root: str | os.PathLike, size: int, *, progress: bool = True, workers: int | None = None
+) -> FolderData:
+    """Decode every image under ``root`` to (N, size, size, 3) uint8, cached on disk.
+
+    The first call decodes (in ``workers`` spawned processes for 64 files or more; default
+    ``min(cpu_count, 8)``) into ``cache_dir()/folder-<key>.npy``; later calls with the same
+    files (same relative paths, byte sizes and mtimes) memory-map that file without decoding.
+    Unreadable files are skipped, listed in ``skipped`` and logged as warnings; ``UserError``
+    if none can be read. Call from under ``if __name__ == "__main__":`` in scripts (spawn).
+    """
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+        raise UserError(f"image size must be a positive integer, got {size!r}")
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS)
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise UserError(f"workers must be a positive integer, got {workers!r}")
+    root = Path(root)
+    files = scan_images(root)
+    rels = [p.relative_to(root).as_posix() for p in files]
+    key = _cache_key(root, files, rels, size)
+    cache = cache_dir()
+    npy_path, meta_path = cache / f"folder-{key}.npy", cache / f"folder-{key}.json"
+    data = _load_cached(npy_path, meta_path, size)
+    if data is None:
+        data = _build_cache(root, files, rels, size, workers, progress, npy_path, meta_path)
+    for rel, reason in data.skipped:
+        log.warning("%s: skipped (%s)", root / rel, reason)
+    return data
+
+
+def _cache_key(root: Path, files: list[Path], rels: list[str], size: int) -> str:
+    """sha1 over the format version, size, resolved root and each file's (path, bytes, mtime)."""
+    h = hashlib.sha1()
+    h.update(json.dumps([FORMAT_VERSION, size, str(root.resolve())]).encode())
+    for path, rel in zip(files, rels):
+        try:
+            st = path.stat()
+            stamp = [st.st_size, st.st_mtime_ns]
+        except OSError:  # a broken link or a file removed since the scan; decoding will say
+            stamp = [-1, -1]
+        h.update(b"\n" + json.dumps([rel, *stamp]).encode())
+    return h.hexdigest()[:20]
+
+
+def _load_cached(npy_path: Path, meta_path: Path, size: int) -> FolderData | None:
+    """The cached FolderData, or None if absent, unreadable or inconsistent."""
+    if not (npy_path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        paths = [str(p) for p in meta["paths"]]
+        skipped = [(str(rel), str(reason)) for rel, reason in meta["skipped"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    images = load_array(npy_path)
+    if images is None or images.dtype != np.uint8 or images.shape != (len(paths), size, size, 3):
+        return None
+    return FolderData(images=images, paths=paths, skipped=skipped)
+
+
+def _build_cache(
+    root: Path,
+    files: list[Path],
+    rels: list[str],
+    size: int,
+    workers: int,
+    progress: bool,
+    npy_path: Path,
+    meta_path: Path,
+) -> FolderData:
+    """Decode all files into a temp memmap, drop failed rows, then rename onto ``npy_path``."""
+    n = len(files)
+    tmp = npy_path.with_name(f".{npy_path.stem}.{os.getpid()}.tmp")
+    compact_tmp = npy_path.with_name(f".{npy_path.stem}.{os.getpid()}.compact.tmp")
+    try:
+        rows = _open_memmap(tmp, (n, size, size, 3))
+        reasons: list[str | None] = [None] * n
+        paths = [str(p) for p in files]
+        decoded = (
+            _decode_sequential(paths, size)
+            if workers == 1 or n < PARALLEL_MIN_FILES
+            else _decode_parallel(paths, size, workers)
+        )
+        with tqdm(total=n, desc=f"decoding {root}", unit="img", disable=not progress) as bar:
+            for i, row, reason in decoded:
+                if reason is None:
+                    rows[i] = row
+                else:
+                    reasons[i] = reason
+                bar.update(1)
+        good = [i for i, reason in enumerate(reasons) if reason is None]
+        skipped = [(rels[i], reason) for i, reason in enumerate(reasons) if reason is not None]
+        if not good:
+            rel, reason = skipped[0]
+            raise UserError(
+                f"{root}: all {n} image files failed to decode (first: {rel}: {reason})"
+            )
+        final = tmp
+        if skipped:  # copy the good rows, in order, into a file of the right shape
+            compact = _open_memmap(compact_tmp, (len(good), size, size, 3))
+            for j in range(0, len(good), 256):
+                compact[j : j + 256] = rows[good[j : j + 256]]
+            compact.flush()
+            del compact
+            final = compact_tmp
+        rows.flush()
+        del rows
+        os.replace(final, npy_path)
+        kept = [rels[i] for i in good]
+        meta = {"format_version": FORMAT_VERSION, "size": size, "root": str(root.resolve())}
+        meta |= {"paths": kept, "skipped": skipped}
+        atomic_write(
+            meta_path, lambda p: Path(p).write_text(json.dumps(meta, indent=1), encoding="utf-8")
+        )
+    finally:
+        for path in (tmp, compact_tmp):
+            if path.exists():
+                path.unlink()
+    return FolderData(images=np.load(npy_path, mmap_mode="r"), paths=kept, skipped=skipped)
+
+
+def _open_memmap(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A new uint8 .npy memmap of ``shape`` at ``path``; UserError if the disk refuses.
+
+    The file's blocks are reserved up front where the OS allows: writing into a sparse
+    memmap on a full disk kills the process with SIGBUS instead of raising an error.
+    """
+    try:
+        arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+        if hasattr(os, "posix_fallocate"):
+            with open(path, "r+b") as f:
+                try:
+                    os.posix_fallocate(f.fileno(), 0, os.fstat(f.fileno()).st_size)
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+                        raise
+        return arr
+    except OSError as exc:
+        raise UserError(
+            f"{path.parent}: cannot write the image cache ({exc.strerror or exc})"
+        ) from None
+
+
+def _decode_file(path: str, size: int) -> tuple[np.ndarray | None, str | None]:
+    """(row (size, size, 3) uint8, None) for a good file, (None, one-line reason) otherwise."""
+    try:
+        return prepare_image(open_image(path), size), None
+    except UserError as exc:
+        text = _one_line(exc).removeprefix(f"{path}: ")  # the caller names the file
+        return None, text.replace(path, os.path.basename(path))  # PIL repeats it, in full
+    except Exception as exc:  # noqa: BLE001 -- a decoder bug must not abort a whole folder
+        return None, f"cannot decode image ({type(exc).__name__}: {_one_line(exc)})"
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def _decode_chunk(paths: list[str], size: int) -> tuple[np.ndarray, list[str | None]]:
+    """Worker task: rows (len(paths), size, size, 3) uint8 (zeros where failed) and reasons."""
+    rows = np.zeros((len(paths), size, size, 3), dtype=np.uint8)
+    reasons: list[str | None] = []
+    for k, path in enumerate(paths):
+        row, reason = _decode_file(path, size)
+        if row is not None:
+            rows[k] = row
+        reasons.append(reason)
+    return rows, reasons
+
+
+def _decode_sequential(
+    paths: list[str], size: int
+) -> Iterator[tuple[int, np.ndarray | None, str | None]]:
+    """Yield (index, row or None, reason or None) per file, decoding in this process."""
+    for i, path in enumerate(paths):
+        row, reason = _decode_file(path, size)
+        yield i, row, reason
+
+
+def _decode_parallel(
+    paths: list[str], size: int, workers: int
+) -> Iterator[tuple[int, np.ndarray | None, str | None]]:
+    """Like ``_decode_sequential`` but in spawned processes, in completion order.
+
+    At most ``2 * workers`` chunks are in flight, so memory stays bounded however large
+    the folder. Spawn, not fork: forking a process where torch has started threads can hang.
+    If the pool breaks (a worker killed, or a ``__main__`` that spawn cannot re-import, such
+    as a script read from stdin), the unfinished chunks are decoded in this process.
+    """
+    chunk = max(1, min(MAX_CHUNK, -(-len(paths) // (workers * 8))))
+    starts = iter(range(0, len(paths), chunk))
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    pending: dict[cf.Future, int] = {}
+    unfinished: list[int] = []
+
+    def submit_next() -> None:
+        start = next(starts, None)
+        if start is not None:
+            pending[pool.submit(_decode_chunk, paths[start : start + chunk], size)] = start
+
+    try:
+        for _ in range(2 * workers):
+            submit_next()
+        while pending and not unfinished:
+            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+            for future in done:
+                start = pending.pop(future)
+                try:
+                    rows, reasons = future.result()
+                except BrokenProcessPool as exc:
+                    log.warning("decoding workers failed (%s); going on in one process", exc)
+                    unfinished = sorted([start, *pending.values(), *starts])
+                    break
+                submit_next()
+                for k, reason in enumerate(reasons):
+                    yield start + k, (rows[k] if reason is None else None), reason
+    finally:  # also on Ctrl-C or an abandoned generator: don't decode what nobody will read
+        pool.shutdown(wait=True, cancel_futures=True)
+    for start in unfinished:
+        for k, path in enumerate(paths[start : start + chunk]):
+            yield (start + k, *_decode_file(path, size))
