@@ -1,0 +1,115 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+
+import genrestore
+from genrestore.checkpoint import load_checkpoint
+from genrestore.config import GANConfig, TrainConfig, VAEConfig
+from genrestore.training import CHECKPOINT, TrainingDiverged, export, train
+
+
+def tiny(family: str, **kw) -> TrainConfig:
+    model = (
+        GANConfig(size=16, nz=8, ngf=8, ndf=8, d_norm="spectral", loss="hinge", r1_gamma=0.1, r1_every=2)
+        if family == "gan"
+        else VAEConfig(size=16, nz=8, nf=8)
+    )
+    base = dict(family=family, model=model, batch=8, steps=4, save_every=2, sample_every=4, log_every=1)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.mark.parametrize("family", ["gan", "vae"])
+def test_train_writes_a_run(tmp_path, tiny_images, family):
+    run = train(tiny(family), images=tiny_images, out=str(tmp_path / "run"), progress=False)
+    assert (run / CHECKPOINT).exists() and (run / "config.json").exists()
+    assert (run / "samples-0000004.png").exists()
+    lines = [json.loads(x) for x in (run / "log.txt").read_text().splitlines() if x.startswith("{")]
+    assert [x["step"] for x in lines] == [1, 2, 3, 4]
+    for x in lines:
+        assert all(v == v and abs(v) < 1e6 for k, v in x.items() if k != "step")
+    ck = load_checkpoint(run / CHECKPOINT)
+    assert ck.step == 4 and ck.family == family
+    assert all(torch.isfinite(v.float()).all() for v in ck.tensors.values() if v.is_floating_point())
+
+
+@pytest.mark.parametrize("family", ["gan", "vae"])
+@pytest.mark.parametrize("precision", ["fp32", "auto"])
+def test_resume_is_bit_for_bit(tmp_path, tiny_images, family, precision):
+    cfg = tiny(family, precision=precision)
+    full = train(cfg, images=tiny_images, out=str(tmp_path / "full"), progress=False)
+    part = train(cfg, images=tiny_images, out=str(tmp_path / "part"), steps=2, progress=False)
+    part = train(cfg, images=tiny_images, out=str(part), steps=4, resume=True, progress=False)
+    a = load_checkpoint(full / CHECKPOINT).tensors
+    b = load_checkpoint(part / CHECKPOINT).tensors
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_resume_needs_a_run_and_refuses_to_overwrite(tmp_path, tiny_images):
+    with pytest.raises(genrestore.UserError, match="nothing to resume"):
+        train(tiny("gan"), images=tiny_images, out=str(tmp_path / "none"), resume=True, progress=False)
+    run = train(tiny("gan"), images=tiny_images, out=str(tmp_path / "r"), steps=2, progress=False)
+    with pytest.raises(genrestore.UserError, match="--resume"):
+        train(tiny("gan"), images=tiny_images, out=str(run), progress=False)
+
+
+def test_divergence_stops_with_step_and_last_checkpoint(tmp_path, tiny_images, monkeypatch):
+    from genrestore import training
+
+    real_step = training.GANRecipe.step
+
+    def step(self, i, real):
+        out = real_step(self, i, real)
+        if i == 3:
+            out["loss_d"] = torch.tensor(float("nan"))
+        return out
+
+    monkeypatch.setattr(training.GANRecipe, "step", step)
+    with pytest.raises(TrainingDiverged, match=r"step 3.*step 2"):
+        train(tiny("gan"), images=tiny_images, out=str(tmp_path / "nan"), progress=False)
+    assert load_checkpoint(tmp_path / "nan" / CHECKPOINT).step == 2  # last good one intact
+
+
+@pytest.mark.parametrize("family", ["gan", "vae"])
+def test_export_load_generate(tmp_path, tiny_images, family):
+    run = train(tiny(family), images=tiny_images, out=str(tmp_path / "run"), progress=False)
+    card = export(run, tmp_path / "m.safetensors", {"note": "tiny"})
+    assert card["steps"] == 4 and card["note"] == "tiny"
+    assert json.loads((tmp_path / "m.json").read_text())["family"] == family
+    ck = load_checkpoint(tmp_path / "m.safetensors")
+    assert all(v.dtype == torch.float16 for v in ck.tensors.values() if v.is_floating_point())
+    g1 = genrestore.load(tmp_path / "m.safetensors")
+    g2 = genrestore.load(str(tmp_path / "m.safetensors"))
+    a, b = g1.generate(6, seed=3), g2.generate(6, seed=3)
+    assert [x.tobytes() for x in a] == [x.tobytes() for x in b]
+    assert a[0].size == (16, 16)
+    assert a[0].tobytes() != g1.generate(1, seed=4)[0].tobytes()
+    strip = g1.interpolate(1, 2, steps=5)
+    assert len(strip) == 5
+
+
+def test_train_overrides_and_data_path(tmp_path):
+    from genrestore.training import resolve_config
+
+    cfg = resolve_config(genrestore.presets["gan-64"], data=str(tmp_path), steps=7)
+    assert cfg.data.source == str(tmp_path) and cfg.steps == 7 and cfg.out
+    with pytest.raises(genrestore.UserError):
+        resolve_config(genrestore.presets["gan-64"], bogus=1)
+    assert dataclasses.replace(cfg, steps=8).steps == 8
+
+
+def test_cli_train_on_builtin_faces_and_resume(tmp_path):
+    from genrestore.cli import main
+
+    out = tmp_path / "cli-run"
+    args = ["train", "gan", "--size", "16", "--count", "16", "--batch", "4", "--steps", "2",
+            "--save-every", "1", "--out", str(out), "--no-progress", "--precision", "fp32"]
+    assert main(args) == 0
+    assert load_checkpoint(out / CHECKPOINT).step == 2
+    args[args.index("--steps") + 1] = "3"
+    assert main(args + ["--resume"]) == 0
+    assert load_checkpoint(out / CHECKPOINT).step == 3
