@@ -79,16 +79,20 @@ def _sniff(path: Path) -> None:
     size = path.stat().st_size
     with open(path, "rb") as f:
         head = f.read(16)
-    if head[:2] == b"PK" or head[:1] == b"\x80":
+    if len(head) >= 9:
+        (header_len,) = struct.unpack("<Q", head[:8])
+        if header_len <= _MAX_HEADER and 8 + header_len <= size and head[8:9] == b"{":
+            return  # a plausible safetensors header; safetensors itself checks the rest
+    # Only now look for pickle magic: a valid header length can start with 0x80 or "PK".
+    is_pickle = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if is_pickle or head[:4] == b"PK\x03\x04":  # torch.save: a raw pickle or a zip of one
         raise UserError(
             f"{name}: this is a pickled PyTorch file, not safetensors; genrestore never "
             "unpickles checkpoints (that can run code). Export it as .safetensors"
         )
-    if len(head) < 8:
+    if len(head) < 9:
         raise UserError(f"{name}: file is too short to be a checkpoint ({size} bytes)")
-    (header_len,) = struct.unpack("<Q", head[:8])
-    if header_len > _MAX_HEADER or 8 + header_len > size or head[8:9] != b"{":
-        raise UserError(f"{name}: not a safetensors checkpoint (unreadable header)")
+    raise UserError(f"{name}: not a safetensors checkpoint (unreadable header)")
 
 
 def load_checkpoint(path: str | os.PathLike, *, map_location: str = "cpu") -> Checkpoint:

@@ -24,6 +24,13 @@ PLANNED = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's error contract: one line on stderr, exit 2 (no usage dump)."""
+
+    def error(self, message: str):  # subparsers inherit this class
+        self.exit(2, f"genrestore: error: {message} (see '{self.prog} --help')\n")
+
+
 def _positive(text: str) -> int:
     v = int(text)
     if v < 1:
@@ -134,7 +141,11 @@ def _cmd_generate(a) -> int:
         save_image(image_grid(faces, cols=cols), out)
         print(f"wrote {out} ({len(faces)} faces)")
     else:
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # e.g. OUT is an existing file, or the parent is read-only
+            reason = exc.strerror or exc
+            raise UserError(f"{out}: cannot create the output folder ({reason})") from None
         for i, face in enumerate(faces):
             save_image(face, out / f"face-{i:04d}.png")
         print(f"wrote {len(faces)} faces to {out}/")
@@ -195,7 +206,7 @@ def _cmd_models(a) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="genrestore",
         description="Learn a face distribution, then generate, inpaint, complete and colorize faces.",
     )

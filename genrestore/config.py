@@ -55,8 +55,49 @@ class VAEConfig:
     ema_decay: float = 0.999
 
 
-ModelConfig = Union[GANConfig, VAEConfig]
-FAMILIES: dict[str, type] = {"gan": GANConfig, "vae": VAEConfig}
+@dataclass(frozen=True)
+class InpaintConfig:
+    size: int = 64  # the network's working size; any input size is mapped to it and back
+    nf: int = 16  # width at full resolution (doubles per level, at most 8x)
+    depth: int = 3  # down-sampling levels of the U-Net
+    n_res: int = 3  # dilated residual blocks at the bottleneck
+    gated: bool = True  # gated convolutions (DeepFill v2) in the encoder and decoder
+    hole_weight: float = 6.0  # L1 weight on missing pixels (known pixels weigh 1)
+    adv_weight: float = 0.01  # PatchGAN hinge loss weight for the generator
+    fm_weight: float = 0.1  # discriminator feature-matching weight
+    ndf: int = 32  # PatchGAN width
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    masks: str = "box:0.3,stroke:0.3,large:0.3,keep:0.1"  # training mask mix (data/masks.py)
+
+
+@dataclass(frozen=True)
+class ColorizeConfig:
+    size: int = 64
+    nf: int = 24
+    depth: int = 3
+    n_res: int = 3
+    gated: bool = False
+    adv_weight: float = 0.01
+    fm_weight: float = 0.1
+    ndf: int = 32
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+
+
+ModelConfig = Union[GANConfig, VAEConfig, InpaintConfig, ColorizeConfig]
+FAMILIES: dict[str, type] = {
+    "gan": GANConfig,
+    "vae": VAEConfig,
+    "inpaint": InpaintConfig,
+    "colorize": ColorizeConfig,
+}
 
 
 @dataclass(frozen=True)
@@ -122,9 +163,16 @@ PRESETS: dict[str, TrainConfig] = {
     ),
     "vae-64": TrainConfig(family="vae", model=VAEConfig(), batch=64),
     "vae-32": TrainConfig(family="vae", model=VAEConfig(size=32, nf=32), batch=64),
+    "inpaint-64": TrainConfig(family="inpaint", model=InpaintConfig(), batch=32),
+    "colorize-64": TrainConfig(family="colorize", model=ColorizeConfig(), batch=32),
 }
 
-DEFAULT_PRESET = {"gan": "gan-64", "vae": "vae-64"}
+DEFAULT_PRESET = {
+    "gan": "gan-64",
+    "vae": "vae-64",
+    "inpaint": "inpaint-64",
+    "colorize": "colorize-64",
+}
 
 
 def preset(name: str) -> TrainConfig:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
+import secrets
 import warnings
 from pathlib import Path
 from typing import Union
@@ -79,15 +79,20 @@ def _decode(src: ImageSource, name: str, max_pixels: int) -> Image.Image:
     w, h = img.size
     if w * h > max_pixels:
         raise UserError(f"{name}: image is {w}x{h}, over the limit of {max_pixels:,} pixels")
+    opened_here = not isinstance(src, (Image.Image, np.ndarray))
     try:
         if getattr(img, "n_frames", 1) > 1:
             log.warning("%s: animated image with %d frames; using the first", name, img.n_frames)
             img.seek(0)
         img.load()
-        img = ImageOps.exif_transpose(img)
+        out = ImageOps.exif_transpose(img)
     except Exception as exc:
+        if opened_here:
+            img.close()
         raise UserError(f"{name}: cannot decode image ({_short(exc)})") from None
-    return img
+    if opened_here and out is not img:
+        img.close()  # multi-frame files keep their file open until closed
+    return out
 
 
 def _short(exc: BaseException) -> str:
@@ -100,7 +105,11 @@ def _array_to_pil(arr: np.ndarray, name: str) -> Image.Image:
         arr = arr[:, :, 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] not in (3, 4)):
         raise UserError(f"{name}: expected an HxW, HxWx3 or HxWx4 array, got shape {arr.shape}")
-    if arr.dtype != np.uint8:
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint16:  # 16-bit image data: scale, do not clip to white
+        arr = np.round(arr / 257.0).astype(np.uint8)
+    elif arr.dtype != np.uint8:
         if np.issubdtype(arr.dtype, np.floating):
             if not np.isfinite(arr).all():
                 raise UserError(f"{name}: array contains NaN or infinite values")
@@ -115,7 +124,12 @@ def _to_rgb_and_alpha(img: Image.Image) -> tuple[Image.Image, np.ndarray | None]
     """Any PIL mode -> (RGB image, alpha as uint8 HxW or None). Transparency goes on white."""
     if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I") and arr.max(initial=0) > 255 else 255.0
+        # I;16* holds 16-bit data whatever its values (a dark 16-bit scan stays dark); mode I
+        # may hold 8-bit values from an int array, so only values above 255 mean 16-bit.
+        if img.mode.startswith("I;16"):
+            top = 65535.0
+        else:
+            top = 65535.0 if arr.max(initial=0) > 255 else 255.0
         if img.mode == "F":
             top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
         arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
@@ -169,6 +183,8 @@ def open_mask(
     size is an error, never silently resized. A bool or 0/1 numpy array is taken as is.
     """
     name = source_name(src)
+    if isinstance(src, np.ndarray) and src.ndim == 3 and src.shape[2] == 1:
+        src = src[:, :, 0]  # HxWx1 is HxW: a 0/1 array must not be read as near-black gray
     if isinstance(src, np.ndarray) and src.ndim == 2 and (
         src.dtype == bool or (src.size and set(np.unique(src).tolist()) <= {0, 1})
     ):
@@ -244,10 +260,19 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise UserError(f"{path}: the folder {parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    # Not mkstemp: its 0600 mode would survive the rename and hide the file from other users.
+    # O_EXCL with mode 0666 gives a private name and the umask's usual permissions.
+    for _ in range(100):
+        tmp = str(parent / f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            break
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise UserError(f"{path}: cannot write here ({exc.strerror or exc})") from None
+    else:
+        raise UserError(f"{path}: cannot create a temporary file in {parent}")
     os.close(fd)
     try:
         write(tmp)

@@ -52,3 +52,9 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
     """Mean L1 over the pixels where ``mask`` is 1 (the hole)."""
     m = mask.expand_as(pred).float()
     return ((pred.float() - target.float()).abs() * m).sum() / m.sum().clamp_min(1.0)
+
+
+def feature_matching(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
+    """Mean L1 between discriminator features of fake and (detached) real inputs."""
+    terms = [(f.float() - r.detach().float()).abs().mean() for f, r in zip(fake_feats, real_feats)]
+    return torch.stack(terms).mean()

@@ -7,6 +7,7 @@ result and no second copy of preprocessing.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from .images import tensor_to_pil
 from .models import build_inference_model
 
 CHECKPOINT_DIR_ENV = "GENRESTORE_CHECKPOINTS"
+log = logging.getLogger("genrestore")
 
 
 def checkpoint_dirs() -> list[Path]:
@@ -40,16 +42,30 @@ def list_models() -> list[dict]:
             if p.stem in seen:
                 continue
             seen.add(p.stem)
-            card_path = p.with_suffix(".json")
-            card = json.loads(card_path.read_text()) if card_path.exists() else {}
-            out.append({"name": p.stem, "path": str(p), "card": card})
+            out.append({"name": p.stem, "path": str(p), "card": _read_card(p.with_suffix(".json"))})
     return out
+
+
+def _read_card(path: Path) -> dict:
+    """A model card, or {} (with a warning) when it is missing or unreadable."""
+    if not path.exists():
+        return {}
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        log.warning("%s: unreadable model card (%s); listing the model without it", path, exc)
+        return {}
+    if not isinstance(card, dict):
+        log.warning("%s: model card is not a JSON object; listing the model without it", path)
+        return {}
+    return card
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
     """A shipped model name (e.g. "faces-gan-64") or a path to a .safetensors file."""
     p = Path(name_or_path)
-    if p.suffix == ".safetensors" or p.exists() or os.sep in str(name_or_path):
+    # A folder named like a model (e.g. `generate --out faces-gan-64`) must not shadow it.
+    if p.suffix == ".safetensors" or p.is_file() or os.sep in str(name_or_path):
         return p
     for d in checkpoint_dirs():
         cand = d / f"{name_or_path}.safetensors"
@@ -78,6 +94,8 @@ def _build(ck: Checkpoint, device: torch.device) -> torch.nn.Module:
 
 def latents(n: int, nz: int, seed: int, truncation: float = 1.0) -> torch.Tensor:
     """(n, nz) standard-normal latents; row i depends only on (seed, i)."""
+    if seed < 0:  # numpy's seed sequence refuses negative entries with a bare ValueError
+        raise UserError(f"seed must be 0 or more, got {seed}")
     z = np.stack([np.random.default_rng([seed, i]).standard_normal(nz) for i in range(n)])
     return torch.from_numpy(z).float() * float(truncation)
 

@@ -332,7 +332,174 @@ class VAERecipe:
         return {"eps": self.g_eps}
 
 
-RECIPES = {"gan": GANRecipe, "vae": VAERecipe}
+def parse_mask_mix(text: str) -> dict[str, float]:
+    """"box:0.3,stroke:0.3" -> {"box": 0.3, "stroke": 0.3}."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, w = part.partition(":")
+        out[kind.strip()] = float(w or 1.0)
+    return out
+
+
+def rgb_to_lab_scaled(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB (N, 3, H, W) in [-1, 1] -> (L (N, 1, H, W), ab (N, 2, H, W)), each scaled to ~[-1, 1]."""
+    import kornia
+
+    lab = kornia.color.rgb_to_lab(((rgb.float() + 1) / 2).clamp(0, 1))
+    return lab[:, :1] / 50.0 - 1.0, lab[:, 1:] / 110.0
+
+
+def lab_scaled_to_rgb(lum: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``rgb_to_lab_scaled``: -> RGB (N, 3, H, W) in [-1, 1]."""
+    import kornia
+
+    lab = torch.cat([(lum.float() + 1.0) * 50.0, ab.float() * 110.0], dim=1)
+    return kornia.color.lab_to_rgb(lab).clamp(0, 1) * 2 - 1
+
+
+class RestoreRecipe:
+    """U-Net + PatchGAN: L1 reconstruction + a small hinge adversarial term + feature matching.
+
+    Subclasses say what the network sees (``inputs``), what it predicts, and what the
+    discriminator compares (``d_views``).
+    """
+
+    d_channels = 3
+
+    def __init__(self, cfg: TrainConfig, device: torch.device, amp: torch.dtype | None):
+        from .models import build_inference_model
+        from .models.patchgan import PatchGAN
+
+        m = cfg.model
+        self.cfg, self.m, self.device, self.amp = cfg, m, device, amp
+        self.G = build_inference_model(cfg.family, m).to(device, memory_format=torch.channels_last)
+        self.D = PatchGAN(self.d_channels, m.ndf).to(device, memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.G).requires_grad_(False)
+        fused = {"fused": True} if device.type == "cuda" else {"foreach": True}
+        self.opt_g = torch.optim.Adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), **fused)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), **fused)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+        self.preview: torch.Tensor | None = None  # (8, 3, S, S) fixed images for sample grids
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=bool(self.amp))
+
+    def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch = self.inputs(real, step)
+        with self._autocast():
+            pred = self.predict(self.G, batch)
+            real_v, fake_v = self.d_views(batch, pred)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self._autocast():
+            d_real, _ = self.D(real_v)
+            d_fake, _ = self.D(fake_v.detach())
+            loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
+        self.scaler.scale(loss_d).backward()
+        self.scaler.step(self.opt_d)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.D.requires_grad_(False)
+        with self._autocast():
+            g_fake, f_fake = self.D(fake_v)
+            with torch.no_grad():
+                _, f_real = self.D(real_v)
+            adv = losses.g_loss_hinge(g_fake.float())
+            fm = losses.feature_matching(f_fake, f_real)
+        rec = self.reconstruction(batch, pred)
+        loss_g = rec + self.m.adv_weight * adv + self.m.fm_weight * fm
+        self.scaler.scale(loss_g).backward()
+        self.D.requires_grad_(True)
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        ema_update(self.ema, self.G, min(self.m.ema_decay, (1 + step) / (10 + step)))
+        return {"loss_d": loss_d.detach(), "rec": rec.detach(), "adv": adv.detach(), "fm": fm.detach()}
+
+    def inference_model(self) -> nn.Module:
+        return copy.deepcopy(self.ema).eval()
+
+    @torch.no_grad()
+    def samples(self, n: int) -> torch.Tensor:
+        """Rows of (input view, result, original) for the fixed preview images."""
+        if self.preview is None:
+            raise RuntimeError("preview images are not set")
+        real = self.preview.to(self.device)
+        batch = self.inputs(real, 0)
+        out = self.predict(self.inference_model(), batch).float()
+        shown, result = self.show(batch, out)
+        return torch.stack([shown, result, real.float()], dim=1).flatten(0, 1)[:n]
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.G, "ema": self.ema, "disc": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def generators(self) -> dict[str, torch.Generator]:
+        return {}
+
+
+class InpaintRecipe(RestoreRecipe):
+    """Learns image + mask -> image on the mixed masks of data/masks.py (seeded per step)."""
+
+    family = "inpaint"
+    d_channels = 4
+
+    def inputs(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        from .data.masks import mixed_mask
+
+        n, _, h, w = real.shape
+        weights = parse_mask_mix(self.m.masks)
+        seed = self.cfg.seed
+        masks = np.stack([mixed_mask(h, w, np.random.default_rng([seed, step, i]), weights) for i in range(n)])
+        mask = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
+        return {"real": real, "mask": mask.contiguous(memory_format=torch.channels_last)}
+
+    def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
+        return net(b["real"], b["mask"])
+
+    def d_views(self, b: dict, pred: torch.Tensor):
+        m = b["mask"]
+        comp = pred * m + b["real"] * (1 - m)
+        return torch.cat([b["real"], m], 1), torch.cat([comp, m], 1)
+
+    def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
+        m = b["mask"]
+        return losses.masked_l1(pred, b["real"], 1 - m) + self.m.hole_weight * losses.masked_l1(pred, b["real"], m)
+
+    def show(self, b: dict, out: torch.Tensor):
+        m = b["mask"]
+        damaged = b["real"] * (1 - m) + m  # holes shown white
+        return damaged, out * m + b["real"] * (1 - m)
+
+
+class ColorizeRecipe(RestoreRecipe):
+    """Learns L -> ab in Lab (kornia's conversion), at the model's size."""
+
+    family = "colorize"
+    d_channels = 3
+
+    def inputs(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        lum, ab = rgb_to_lab_scaled(real)
+        return {
+            "lum": lum.contiguous(memory_format=torch.channels_last),
+            "ab": ab.contiguous(memory_format=torch.channels_last),
+        }
+
+    def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
+        return net(b["lum"])
+
+    def d_views(self, b: dict, pred: torch.Tensor):
+        lum = b["lum"].to(pred.dtype)
+        return torch.cat([lum, b["ab"].to(pred.dtype)], 1), torch.cat([lum, pred], 1)
+
+    def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
+        return (pred.float() - b["ab"].float()).abs().mean()
+
+    def show(self, b: dict, out: torch.Tensor):
+        gray = lab_scaled_to_rgb(b["lum"], torch.zeros_like(out))
+        return gray, lab_scaled_to_rgb(b["lum"], out)
+
+
+RECIPES = {"gan": GANRecipe, "vae": VAERecipe, "inpaint": InpaintRecipe, "colorize": ColorizeRecipe}
 
 
 # --- checkpointing of a run ----------------------------------------------------------------------
@@ -456,6 +623,8 @@ def train(
         data = data.pin_memory()
     sampler = BatchSampler(data, cfg.batch, cfg.seed, cfg.data.hflip)
     recipe = RECIPES[cfg.family](cfg, device, amp)
+    if hasattr(recipe, "preview"):
+        recipe.preview = BatchSampler(data[:8], 8, 0, False).next(device)
 
     start, wall_before = 0, 0.0
     if resume:

@@ -8,7 +8,7 @@ from ..errors import UserError
 
 
 def build_inference_model(family: str, cfg) -> nn.Module:
-    """The network a task runs: the GAN generator, or the whole VAE."""
+    """The network a task runs: GAN generator, whole VAE, or a restoration U-Net."""
     if family == "gan":
         from .gan import Generator
 
@@ -17,4 +17,12 @@ def build_inference_model(family: str, cfg) -> nn.Module:
         from .vae import VAE
 
         return VAE(cfg)
-    raise UserError(f"unknown model family {family!r}; known: gan, vae")
+    if family == "inpaint":
+        from .unet import Inpainter
+
+        return Inpainter(cfg)
+    if family == "colorize":
+        from .unet import Colorizer
+
+        return Colorizer(cfg)
+    raise UserError(f"unknown model family {family!r}; known: gan, vae, inpaint, colorize")
