@@ -12,6 +12,8 @@ _LAZY = {
     "load": "genrestore.tasks",
     "list_models": "genrestore.tasks",
     "Generator": "genrestore.tasks",
+    "Inpainter": "genrestore.tasks",
+    "Colorizer": "genrestore.tasks",
     "train": "genrestore.training",
     "presets": "genrestore.config",
     "PRESETS": "genrestore.config",

@@ -1,4 +1,4 @@
-"""Task objects over checkpoints: ``load(name or path)`` returns a ``Generator`` (gan, vae).
+"""Task objects over checkpoints: ``load(name or path)`` -> Generator, Inpainter or Colorizer.
 
 The CLI and the demo call these same objects, so there is one path from a checkpoint to a
 result and no second copy of preprocessing.
@@ -160,6 +160,182 @@ class Generator:
         return tensor_to_pil(self.sample(z))
 
 
+# --- restoration at any size ------------------------------------------------------------------
+
+
+def _letterbox_box(w: int, h: int, size: int) -> tuple[int, int, int, int]:
+    """Where a w x h image lands inside a size x size square: (x0, y0, w', h')."""
+    scale = size / max(w, h)
+    w2, h2 = max(1, round(w * scale)), max(1, round(h * scale))
+    return (size - w2) // 2, (size - h2) // 2, w2, h2
+
+
+def _letterbox(arr: np.ndarray, size: int, resample: int) -> np.ndarray:
+    """uint8 (H, W[, C]) -> (size, size[, C]): aspect kept, edges replicated into the pad."""
+    h, w = arr.shape[:2]
+    x0, y0, w2, h2 = _letterbox_box(w, h, size)
+    small = np.asarray(Image.fromarray(arr).resize((w2, h2), resample))
+    pad = [(y0, size - h2 - y0), (x0, size - w2 - x0)] + [(0, 0)] * (arr.ndim - 2)
+    return np.pad(small, pad, mode="edge")
+
+
+def _mask_to_model(missing: np.ndarray, size: int) -> np.ndarray:
+    """bool (H, W) -> bool (size, size): a model pixel is missing if any part of it is."""
+    h, w = missing.shape
+    x0, y0, w2, h2 = _letterbox_box(w, h, size)
+    frac = Image.fromarray(missing.astype(np.float32)).resize((w2, h2), Image.BOX)
+    out = np.zeros((size, size), dtype=bool)
+    out[y0 : y0 + h2, x0 : x0 + w2] = np.asarray(frac) > 1e-3
+    return out
+
+
+def _from_model(t: torch.Tensor, w: int, h: int) -> torch.Tensor:
+    """(C, S, S) model output -> (C, h, w): crop the letterbox and resize to the input size."""
+    size = t.shape[-1]
+    x0, y0, w2, h2 = _letterbox_box(w, h, size)
+    crop = t[None, :, y0 : y0 + h2, x0 : x0 + w2].float()
+    down = h < h2 or w < w2
+    return torch.nn.functional.interpolate(
+        crop, size=(h, w), mode="bilinear" if down else "bicubic", align_corners=False,
+        antialias=down,
+    )[0]
+
+
+class _Restorer:
+    """Shared by the restoration tasks: a network at its own size, any input size outside."""
+
+    batch_size = 64
+
+    def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
+        self.model, self.family, self.config, self.card, self.name = model, family, config, card, name
+        self.device = next(model.parameters()).device
+        self.size = config.size
+
+    @classmethod
+    def from_checkpoint(cls, ck: Checkpoint, device: torch.device):
+        model = _build(ck, device)
+        return cls(model, ck.family, model_config_from_dict(ck.family, ck.config), ck.card, ck.path)
+
+    @torch.inference_mode()
+    def _run(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Run the network over (N, ...) inputs in chunks; returns a finite float tensor."""
+        outs = []
+        for i in range(0, inputs[0].shape[0], self.batch_size):
+            chunk = [x[i : i + self.batch_size].to(self.device) for x in inputs]
+            outs.append(self.model(*chunk).float().cpu())
+        out = torch.cat(outs)
+        return torch.nan_to_num(out, nan=0.0, posinf=1.0, neginf=-1.0).clamp(-1, 1)
+
+
+class Inpainter(_Restorer):
+    """Fills missing regions: ``inpainter(image, mask)`` -> PIL image of the input's size.
+
+    ``mask``: white (> 127) = missing, same size as the image; without a mask, the image's
+    transparent pixels (alpha < 128) are the missing ones. Known pixels come back exactly.
+    """
+
+    def prepare(self, image, mask=None) -> tuple[np.ndarray, np.ndarray]:
+        """Validate -> (rgb uint8 (H, W, 3), missing bool (H, W))."""
+        from .images import open_image_with_alpha, open_mask, source_name
+
+        rgb, alpha_missing = open_image_with_alpha(image)
+        if mask is None:
+            if alpha_missing is None:
+                raise UserError(
+                    f"{source_name(image)}: no mask given and the image has no transparent "
+                    "pixels; pass a mask (white = missing)"
+                )
+            missing = alpha_missing
+        else:
+            missing = open_mask(mask, rgb.size)
+        if missing.all():
+            raise UserError(
+                f"{source_name(mask if mask is not None else image)}: the mask covers the whole "
+                "image, so nothing is left to restore from (try `genrestore generate`)"
+            )
+        return np.asarray(rgb, dtype=np.uint8), missing
+
+    def __call__(self, image, mask=None) -> Image.Image:
+        return self.batch([image], [mask])[0]
+
+    def batch(self, images: list, masks: list) -> list[Image.Image]:
+        """Inpaint several images (any sizes) in batched forward passes."""
+        if len(images) != len(masks):
+            raise UserError("give one mask (or None) per image")
+        prepared = [self.prepare(im, m) for im, m in zip(images, masks)]
+        return self.batch_prepared(prepared)
+
+    def batch_prepared(self, prepared: list[tuple[np.ndarray, np.ndarray]]) -> list[Image.Image]:
+        """Like ``batch`` for already validated (rgb, missing) pairs."""
+        from .images import uint8_to_tensor
+
+        if not prepared:
+            return []
+        s = self.size
+        x = uint8_to_tensor(np.stack([_letterbox(rgb, s, Image.BICUBIC) for rgb, _ in prepared]))
+        m = torch.from_numpy(np.stack([_mask_to_model(miss, s) for _, miss in prepared]))
+        pred = self._run(x, m[:, None].float())
+        results = []
+        for (rgb, missing), p in zip(prepared, pred):
+            h, w = missing.shape
+            if not missing.any():
+                results.append(Image.fromarray(rgb))
+                continue
+            up = _from_model(p, w, h)
+            filled = ((up.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            out = np.where(missing[..., None], filled, rgb)
+            results.append(Image.fromarray(out))
+        return results
+
+
+class Colorizer(_Restorer):
+    """Colors a grayscale image: ``colorizer(gray)`` -> RGB PIL image of the input's size.
+
+    A color input is converted to gray first. The result keeps the input's luminance:
+    the network predicts a/b (Lab) at its own size, they are upsampled and recombined with
+    the full-resolution L of the input.
+    """
+
+    def prepare(self, image) -> np.ndarray:
+        """Validate -> gray uint8 (H, W)."""
+        from .images import open_image
+
+        return np.asarray(open_image(image).convert("L"), dtype=np.uint8)
+
+    def __call__(self, image) -> Image.Image:
+        return self.batch([image])[0]
+
+    def batch(self, images: list) -> list[Image.Image]:
+        return self.batch_prepared([self.prepare(im) for im in images])
+
+    def batch_prepared(self, grays: list[np.ndarray]) -> list[Image.Image]:
+        from .color import lab_scaled_to_rgb, rgb_to_lab_scaled
+        from .images import uint8_to_tensor
+
+        if not grays:
+            return []
+        s = self.size
+        small = np.stack([_letterbox(g, s, Image.BICUBIC) for g in grays])
+        lum_small, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(small[..., None], 3, axis=3)))
+        ab = self._run(lum_small)
+        results = []
+        for g, ab_i in zip(grays, ab):
+            h, w = g.shape
+            lum, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(g[None, ..., None], 3, axis=3)))
+            rgb = lab_scaled_to_rgb(lum, _from_model(ab_i, w, h)[None])
+            results.append(Image.fromarray(_to_uint8(rgb[0])))
+        return results
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    """(3, H, W) in [-1, 1] -> uint8 (H, W, 3), NaN-safe."""
+    x = torch.nan_to_num(x.float(), nan=0.0).clamp(-1, 1)
+    return ((x + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+
+TASKS = {"gan": Generator, "vae": Generator, "inpaint": Inpainter, "colorize": Colorizer}
+
+
 def load(name_or_path: str | os.PathLike, device: str = "cpu"):
     """Load a shipped model by name or a checkpoint by path; returns the matching task object."""
     from .training import resolve_device
@@ -167,6 +343,6 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu"):
     path = resolve_model_path(name_or_path)
     ck = load_checkpoint(path)
     dev = resolve_device(device)
-    if ck.family in ("gan", "vae"):
-        return Generator.from_checkpoint(ck, dev)
-    raise UserError(f"{path}: model family {ck.family!r} has no task in this version")
+    if ck.family not in TASKS:
+        raise UserError(f"{path}: model family {ck.family!r} has no task in this version")
+    return TASKS[ck.family].from_checkpoint(ck, dev)

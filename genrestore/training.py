@@ -28,6 +28,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .config import DataConfig, TrainConfig, train_config_from_dict
+from .color import lab_scaled_to_rgb, rgb_to_lab_scaled
 from .data.augment import diff_augment
 from .errors import UserError
 from .images import image_grid, save_image, tensor_to_pil
@@ -339,22 +340,6 @@ def parse_mask_mix(text: str) -> dict[str, float]:
         kind, _, w = part.partition(":")
         out[kind.strip()] = float(w or 1.0)
     return out
-
-
-def rgb_to_lab_scaled(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """RGB (N, 3, H, W) in [-1, 1] -> (L (N, 1, H, W), ab (N, 2, H, W)), each scaled to ~[-1, 1]."""
-    import kornia
-
-    lab = kornia.color.rgb_to_lab(((rgb.float() + 1) / 2).clamp(0, 1))
-    return lab[:, :1] / 50.0 - 1.0, lab[:, 1:] / 110.0
-
-
-def lab_scaled_to_rgb(lum: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``rgb_to_lab_scaled``: -> RGB (N, 3, H, W) in [-1, 1]."""
-    import kornia
-
-    lab = torch.cat([(lum.float() + 1.0) * 50.0, ab.float() * 110.0], dim=1)
-    return kornia.color.lab_to_rgb(lab).clamp(0, 1) * 2 - 1
 
 
 class RestoreRecipe:
