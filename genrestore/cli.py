@@ -17,10 +17,13 @@ from pathlib import Path
 from .errors import UserError
 
 PLANNED = {
-    "inpaint": "the restore issue (inpainting model)",
-    "colorize": "the restore issue (colorization model)",
     "complete": "the completion issue (GAN-prior completion)",
     "demo": "the demo issue (Gradio app)",
+}
+# Inference for these ships now; training them from the command line does not yet.
+PLANNED_TRAINING = {
+    "inpaint": "the restore issue (inpainting model)",
+    "colorize": "the restore issue (colorization model)",
 }
 
 
@@ -50,17 +53,39 @@ def _add_train(sub) -> None:
         "sample grids).",
     )
     p.add_argument("family", choices=["gan", "vae", "inpaint", "colorize"])
-    p.add_argument("--data", default=None, help="'avatars' (built-in faces, default) or a folder of images")
+    p.add_argument(
+        "--data", default=None, help="'avatars' (built-in faces, default) or a folder of images"
+    )
     p.add_argument("--count", type=_positive, default=None, help="built-in faces to train on")
-    p.add_argument("--size", type=int, default=None, help="image side in pixels (16..256, power of two)")
-    p.add_argument("--preset", default=None, help="preset name (see --dry-run); default gan-64 / vae-64")
-    p.add_argument("--steps", type=_positive, default=None, help=f"training steps (default {d.steps})")
+    p.add_argument(
+        "--size", type=int, default=None, help="image side in pixels (16..256, power of two)"
+    )
+    p.add_argument(
+        "--preset", default=None, help="preset name (see --dry-run); default gan-64 / vae-64"
+    )
+    p.add_argument(
+        "--steps", type=_positive, default=None, help=f"training steps (default {d.steps})"
+    )
     p.add_argument("--batch", type=_positive, default=None, help=f"batch size (default {d.batch})")
-    p.add_argument("--save-every", type=_positive, default=None, help=f"checkpoint every N steps ({d.save_every})")
-    p.add_argument("--sample-every", type=_positive, default=None, help=f"sample grid every N steps ({d.sample_every})")
+    p.add_argument(
+        "--save-every",
+        type=_positive,
+        default=None,
+        help=f"checkpoint every N steps ({d.save_every})",
+    )
+    p.add_argument(
+        "--sample-every",
+        type=_positive,
+        default=None,
+        help=f"sample grid every N steps ({d.sample_every})",
+    )
     p.add_argument("--out", default=None, help="run directory (default runs/FAMILY-SIZE-TIME)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config as JSON and exit")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out where it stopped"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
+    )
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default auto)")
     p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--seed", type=int, default=None)
@@ -71,7 +96,9 @@ def _cmd_train(a) -> int:
     from .config import DEFAULT_PRESET, preset, with_size
 
     if a.family in ("inpaint", "colorize"):
-        raise UserError(f"training '{a.family}' comes with {PLANNED[a.family]}; not in this version")
+        raise UserError(
+            f"training '{a.family}' comes with {PLANNED_TRAINING[a.family]}; not in this version"
+        )
     cfg = preset(a.preset or DEFAULT_PRESET[a.family])
     if cfg.family != a.family:
         raise UserError(f"preset {a.preset!r} is a {cfg.family} preset, not {a.family}")
@@ -87,9 +114,14 @@ def _cmd_train(a) -> int:
             ),
         )
     overrides = {
-        "steps": a.steps, "batch": a.batch, "save_every": a.save_every,
-        "sample_every": a.sample_every, "out": a.out, "device": a.device,
-        "precision": a.precision, "seed": a.seed,
+        "steps": a.steps,
+        "batch": a.batch,
+        "save_every": a.save_every,
+        "sample_every": a.sample_every,
+        "out": a.out,
+        "device": a.device,
+        "precision": a.precision,
+        "seed": a.seed,
     }
     from .training import resolve_config
 
@@ -97,7 +129,9 @@ def _cmd_train(a) -> int:
         raise UserError("--resume needs --out RUN_DIR (the run to continue)")
     resolved = resolve_config(cfg, **overrides)
     if cfg.data.source != "avatars" and not Path(cfg.data.source).is_dir():
-        raise UserError(f"{cfg.data.source}: no such folder (use --data avatars or a folder of images)")
+        raise UserError(
+            f"{cfg.data.source}: no such folder (use --data avatars or a folder of images)"
+        )
     if a.dry_run:
         print(resolved.to_json())
         return 0
@@ -115,12 +149,21 @@ def _add_generate(sub) -> None:
         description="Sample faces. OUT ending in .png/.jpg writes one grid; any other OUT is a "
         "folder that gets one file per face (face-0000.png, ...).",
     )
-    p.add_argument("--model", default="faces-gan-64", help="shipped model name or .safetensors path")
+    p.add_argument(
+        "--model", default="faces-gan-64", help="shipped model name or .safetensors path"
+    )
     p.add_argument("-n", type=_positive, default=16, help="number of faces (default 16)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--truncation", type=float, default=None, help="(0, 1]: less variety, cleaner faces")
-    p.add_argument("--interpolate", type=int, default=None, metavar="SEED_B",
-                   help="instead of n faces, interpolate from --seed to this seed in n steps")
+    p.add_argument(
+        "--truncation", type=float, default=None, help="(0, 1]: less variety, cleaner faces"
+    )
+    p.add_argument(
+        "--interpolate",
+        type=int,
+        default=None,
+        metavar="SEED_B",
+        help="instead of n faces, interpolate from --seed to this seed in n steps",
+    )
     p.add_argument("--out", required=True)
 
 
@@ -152,34 +195,386 @@ def _cmd_generate(a) -> int:
     return 0
 
 
+# --- inpaint / colorize: one file, or a folder as a resumable batch job ----------------------
+
+_BATCH_TEXT = (
+    "IN may be a folder: then every image under it (jpg/png/webp/bmp, subfolders included, "
+    "hidden files skipped) is restored to the same relative path under the folder OUT, "
+    "several images per forward pass. A file that cannot be restored is listed at the end "
+    "with its reason instead of stopping the job (exit 1 if any failed), and outputs that "
+    "already exist are skipped, so re-running a stopped job resumes it."
+)
+
+
+def _add_restore_options(p, model: str) -> None:
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="OUT",
+        help="output file (format from its suffix: .png, .jpg, .webp, .bmp) or a folder "
+        "(OUT/NAME.png); a folder when IN is a folder",
+    )
+    p.add_argument(
+        "--model", default=model, help=f"shipped model name or .safetensors path ({model})"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="batch jobs: redo outputs that already exist (by default they are skipped); "
+        "a single output file is always written",
+    )
+    p.add_argument(
+        "--batch-size",
+        type=_positive,
+        default=None,
+        help="images per forward pass (default: the task's, 64)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_inpaint(sub) -> None:
+    p = sub.add_parser(
+        "inpaint",
+        help="fill the missing region of an image (mask: white = missing)",
+        description="Fill the missing pixels of an image. A mask is a gray or RGB image of the "
+        "image's size, white (>127) = missing. Without --mask, the image's transparent pixels "
+        "(alpha < 128) are the missing ones. Known pixels are kept exactly and the output has "
+        "the input's size (a lossy .jpg/.webp output re-encodes them). " + _BATCH_TEXT + " In a "
+        "batch, MASK is a folder too: the mask of IN/sub/a.jpg is MASK/sub/a.<any image "
+        "suffix>; without --mask every image needs transparency.",
+    )
+    p.add_argument("--image", required=True, metavar="IN", help="an image file or a folder of them")
+    p.add_argument(
+        "--mask", metavar="MASK", help="a mask file, or a folder of masks named like the images"
+    )
+    _add_restore_options(p, "faces-inpaint-64")
+
+
+def _add_colorize(sub) -> None:
+    p = sub.add_parser(
+        "colorize",
+        help="color a grayscale image (color input is made gray first)",
+        description="Color a grayscale image. A color input is converted to gray first. The "
+        "result keeps the input's luminance (L in Lab): the model predicts only the colors, at "
+        "its own size, and they are scaled to the input's size. " + _BATCH_TEXT,
+    )
+    p.add_argument("--image", required=True, metavar="IN", help="an image file or a folder of them")
+    _add_restore_options(p, "faces-colorize-64")
+
+
+@dataclasses.dataclass
+class _Item:
+    """One file of a batch job: where it comes from and goes, and its mask (or why none)."""
+
+    src: Path
+    out: Path
+    mask: Path | None = None
+    mask_problem: str | None = None  # set when a mask folder has no (single) mask for src
+
+
+def _cmd_inpaint(a) -> int:
+    from .tasks import Inpainter
+
+    return _restore(a, "inpaint", Inpainter, a.mask)
+
+
+def _cmd_colorize(a) -> int:
+    from .tasks import Colorizer
+
+    return _restore(a, "colorize", Colorizer, None)
+
+
+def _restore(a, family: str, task_class: type, mask_arg: str | None) -> int:
+    src = Path(a.image)
+    mask = Path(mask_arg) if mask_arg else None
+    if not src.exists():
+        raise UserError(f"{src}: no such file or folder")
+    if mask is not None and not mask.exists():
+        raise UserError(f"{mask}: no such mask file or folder")
+    if src.is_dir():
+        if mask is not None and not mask.is_dir():
+            raise UserError(
+                f"--image {src} is a folder but --mask {mask} is a file; a batch job needs a "
+                "folder of masks named like the images"
+            )
+        out = _batch_out(src, mask, a.out)
+        items = _batch_items(src, mask, out)
+        task = _load_restorer(a.model, family, task_class)
+        _make_folder(out)
+        return _run_batch(task, items, a)
+    if mask is not None and mask.is_dir():
+        raise UserError(
+            f"--image {src} is a file but --mask {mask} is a folder; give one mask file, or a "
+            "folder of images for a batch job"
+        )
+    out = _single_out(src, mask, a.out)
+    task = _load_restorer(a.model, family, task_class)
+    if a.batch_size is not None:
+        task.batch_size = a.batch_size
+    _make_folder(out.parent)
+    from .images import save_image
+
+    result = task.batch_prepared([_prepare(task, src, mask)])[0]
+    save_image(result, out)
+    print(f"wrote {out}")
+    return 0
+
+
+def _prepare(task, src: Path, mask: Path | None):
+    """Validate one input with the task's own checks (an inpainter also takes the mask)."""
+    from .tasks import Inpainter
+
+    return task.prepare(src, mask) if isinstance(task, Inpainter) else task.prepare(src)
+
+
+def _load_restorer(model: str, family: str, task_class: type):
+    """Load ``model`` once and check that it is a ``family`` model."""
+    from .tasks import load
+
+    task = load(model)
+    if not isinstance(task, task_class):
+        raise UserError(
+            f"{model}: is a '{task.family}' model; {family} needs an '{family}' model "
+            f"(--model NAME or a .safetensors path)"
+        )
+    return task
+
+
+def _same(a: Path | None, b: Path | None) -> bool:
+    return a is not None and b is not None and a.resolve() == b.resolve()
+
+
+def _inside(path: Path, folder: Path | None) -> bool:
+    """Whether ``path`` lies under ``folder`` (or is it)."""
+    return folder is not None and path.resolve().is_relative_to(folder.resolve())
+
+
+def _single_out(src: Path, mask: Path | None, out_arg: str) -> Path:
+    """OUT for one input file: OUT itself, or OUT/<stem>.png when OUT is (or ends like) a folder."""
+    from .images import IMAGE_SUFFIXES
+
+    out = Path(out_arg)
+    if out.is_dir() or out_arg.endswith(("/", os.sep)):
+        out = out / f"{src.stem}.png"
+    elif out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise UserError(
+            f"{out}: unknown image type {out.suffix or '(no suffix)'}; use .png, .jpg, .webp "
+            "or .bmp, or an existing folder"
+        )
+    elif not out.parent.is_dir():
+        raise UserError(f"{out}: the folder {out.parent} does not exist")
+    if out.is_dir():
+        raise UserError(f"{out}: is a folder; give an output file name")
+    if _same(out, src) or _same(out, mask):
+        raise UserError(f"{out}: is an input file; write the result to another file")
+    return out
+
+
+def _batch_out(src: Path, mask: Path | None, out_arg: str) -> Path:
+    """OUT for a folder of inputs: a folder that is neither the input nor the mask folder."""
+    from .images import IMAGE_SUFFIXES
+
+    out = Path(out_arg)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; with a folder of images, OUT must be a folder")
+    if not out.exists() and out.suffix.lower() in IMAGE_SUFFIXES:
+        raise UserError(
+            f"--out {out} looks like an image file; with a folder of images, OUT must be a folder"
+        )
+    if _same(out, src) or _same(out, mask):
+        raise UserError(
+            f"--out {out} is an input folder; results would overwrite the inputs, so choose "
+            "another folder"
+        )
+    if _same(mask, src):
+        raise UserError(f"--mask {mask} is the image folder; keep the masks in their own folder")
+    return out
+
+
+def _make_folder(folder: Path) -> None:
+    """Create ``folder`` (and parents) and check that files can be written in it."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise UserError(f"{folder}: cannot write into this folder ({reason})") from None
+
+
+def _scan(root: Path, exclude: list[Path | None]) -> list[Path]:
+    """Image files under ``root`` (see ``scan_images``) minus those under ``exclude`` folders."""
+    from .data.folder import scan_images
+
+    inside = [e for e in exclude if e is not None and _inside(e, root) and not _same(e, root)]
+    files = [p for p in scan_images(root) if not any(_inside(p, e) for e in inside)]
+    if not files:
+        raise UserError(f"{root}: the folder has no images besides the output and mask folders")
+    return files
+
+
+def _batch_items(src: Path, mask: Path | None, out: Path) -> list[_Item]:
+    """One item per image under ``src``; outputs at the same relative path under ``out``.
+
+    A mask folder is matched by relative folder and file stem (any image suffix); when
+    several masks share a stem, the one with the image's own suffix wins.
+    """
+    files = _scan(src, [out, mask])
+    masks: dict[tuple[str, str], list[Path]] = {}
+    if mask is not None:
+        for m in _scan(mask, [out, src]):
+            rel = m.relative_to(mask)
+            masks.setdefault((rel.parent.as_posix(), rel.stem), []).append(m)
+    items = []
+    for f in files:
+        rel = f.relative_to(src)
+        item = _Item(src=f, out=out / rel)
+        if mask is not None:
+            found = masks.get((rel.parent.as_posix(), rel.stem), [])
+            same = [m for m in found if m.name == rel.name]
+            if len(found) == 1 or same:
+                item.mask = (same or found)[0]
+            elif not found:
+                item.mask_problem = (
+                    f"no mask found (looked for {mask / rel.parent / rel.stem}.png/.jpg/...)"
+                )
+            else:
+                names = ", ".join(m.name for m in found)
+                item.mask_problem = f"several masks match ({names}); keep one"
+        items.append(item)
+    return items
+
+
+def _reason(exc: BaseException, *names: object) -> str:
+    """One line for a failed file, without the file name the message may start with."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if not isinstance(exc, UserError):
+        text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    for n in names:
+        if n is not None and text.startswith(f"{n}: "):
+            text = text[len(f"{n}: ") :]
+    return text[:300]
+
+
+def _run_batch(task, items: list[_Item], a) -> int:
+    """Restore ``items`` in chunks of --batch-size; print a summary; 1 if any file failed."""
+    from tqdm import tqdm
+
+    debug = bool(os.environ.get("GENRESTORE_DEBUG"))
+    if a.batch_size is not None:
+        task.batch_size = a.batch_size
+    todo = items if a.overwrite else [it for it in items if not it.out.exists()]
+    done_before = len(items) - len(todo)
+    failed: list[tuple[_Item, str]] = []
+    restored = 0
+
+    def fail(item: _Item, exc: BaseException) -> None:
+        if debug and not isinstance(exc, UserError):
+            raise exc
+        failed.append((item, _reason(exc, item.src)))
+        bar.update(1)
+
+    def prepare(item: _Item):
+        if item.mask_problem:
+            raise UserError(item.mask_problem)
+        return _prepare(task, item.src, item.mask)
+
+    def restore(ready: list) -> int:
+        """Run one forward pass over ``ready`` [(item, prepared)] and save; returns files saved."""
+        from .images import save_image
+
+        try:
+            results = task.batch_prepared([p for _, p in ready])
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the job
+            if len(ready) == 1:
+                fail(ready[0][0], exc)
+                return 0
+            return sum(restore([r]) for r in ready)  # find the file that breaks the batch
+        saved = 0
+        for (item, _), img in zip(ready, results):
+            try:
+                item.out.parent.mkdir(parents=True, exist_ok=True)
+                save_image(img, item.out)
+            except Exception as exc:  # noqa: BLE001 - e.g. disk full: record it, go on
+                fail(item, exc)
+                continue
+            saved += 1
+            bar.update(1)
+        return saved
+
+    size = task.batch_size
+    bar = tqdm(total=len(todo), desc="restoring", unit="img", disable=a.no_progress)
+    try:
+        for start in range(0, len(todo), size):
+            ready = []
+            for item in todo[start : start + size]:
+                try:
+                    ready.append((item, prepare(item)))
+                except Exception as exc:  # noqa: BLE001 - decoders raise many types
+                    fail(item, exc)
+            if ready:
+                restored += restore(ready)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"restored {restored} before the interruption; run again to resume", file=sys.stderr)
+        raise
+    bar.close()
+    print(
+        f"restored {restored}, skipped {done_before} already done, failed {len(failed)}",
+        file=sys.stderr,
+    )
+    for item, reason in failed:
+        print(f"  FAILED {item.src}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _add_eval(sub) -> None:
     p = sub.add_parser(
         "eval",
         help="measure a model on held-out faces; prints one JSON object",
-        description="Evaluate on held-out built-in faces (indices >= 1,000,000). For gan/vae: "
-        "multi-scale sliced Wasserstein distance (SWD x1e3) of n samples against n held-out "
-        "faces, next to the real-vs-real floor at the same count. FID needs Inception weights, "
-        "which genrestore never downloads: pass a local file with --inception (not yet "
-        "supported; SWD is the metric here).",
+        description="Evaluate on held-out built-in faces (indices >= 1,000,000) at the model's "
+        "size. gan/vae: multi-scale sliced Wasserstein distance (SWD x1e3) of n samples against "
+        "n held-out faces, next to the real-vs-real floor at the same count. inpaint: PSNR and "
+        "SSIM per mask kind (box, stroke, large, keep; fixed masks from --seed), next to the "
+        "OpenCV Telea and biharmonic baselines. colorize: PSNR and SSIM of the colors, next to "
+        "the gray image, and the luminance error in gray levels. inpaint/colorize need "
+        "pip install 'genrestore[eval]'. FID needs Inception weights, which genrestore never "
+        "downloads: pass a local file with --inception (not yet supported; SWD is the metric "
+        "here).",
     )
     p.add_argument("family", choices=["gan", "vae", "inpaint", "colorize", "complete"])
-    p.add_argument("--model", default=None, help="shipped model name or path (default faces-FAMILY-64)")
-    p.add_argument("-n", type=_positive, default=256, help="samples and held-out faces (default 256)")
+    p.add_argument(
+        "--model", default=None, help="shipped model name or path (default faces-FAMILY-64)"
+    )
+    p.add_argument(
+        "-n", type=_positive, default=256, help="samples and held-out faces (default 256)"
+    )
     p.add_argument("--data", default="avatars", help="held-out data: 'avatars' or a folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
 
 
 def _cmd_eval(a) -> int:
-    if a.family not in ("gan", "vae"):
+    if a.family not in ("gan", "vae", "inpaint", "colorize"):
         raise UserError(f"eval {a.family} comes with {PLANNED.get(a.family, 'a later issue')}")
     if a.inception:
         raise UserError("FID is not implemented yet; SWD is reported without --inception")
-    from .evaluate import evaluate_generator
+    from . import evaluate
     from .tasks import load
 
-    gen = load(a.model or f"faces-{a.family}-64")
-    print(json.dumps(evaluate_generator(gen, a.n, data=a.data, seed=a.seed), sort_keys=True))
+    name = a.model or f"faces-{a.family}-64"
+    task = load(name)
+    if task.family != a.family:
+        raise UserError(f"{name}: is a {task.family} model, not {a.family}")
+    run = {
+        "gan": evaluate.evaluate_generator,
+        "vae": evaluate.evaluate_generator,
+        "inpaint": evaluate.evaluate_inpainter,
+        "colorize": evaluate.evaluate_colorizer,
+    }[a.family]
+    print(json.dumps(run(task, a.n, data=a.data, seed=a.seed), sort_keys=True))
     return 0
 
 
@@ -214,20 +609,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_train(sub)
     _add_generate(sub)
-    p = sub.add_parser("inpaint", help="fill the missing region of an image (mask: white = missing)")
-    p.add_argument("--image", required=True)
-    p.add_argument("--mask", required=False)
-    p.add_argument("--out", required=True)
-    p.add_argument("--model", default="faces-inpaint-64")
-    p = sub.add_parser("colorize", help="color a grayscale image (color input is made gray first)")
-    p.add_argument("--image", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--model", default="faces-colorize-64")
+    _add_inpaint(sub)
+    _add_colorize(sub)
     p = sub.add_parser("complete", help="draw whole faces around a small visible region")
     p.add_argument("--image", required=True)
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--mask")
-    g.add_argument("--keep", choices=["left-eye", "right-eye", "eyes", "mouth", "top-half", "left-half"])
+    g.add_argument(
+        "--keep", choices=["left-eye", "right-eye", "eyes", "mouth", "top-half", "left-half"]
+    )
     p.add_argument("--samples", type=_positive, default=4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True)
@@ -241,7 +631,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-COMMANDS = {"train": _cmd_train, "generate": _cmd_generate, "eval": _cmd_eval, "models": _cmd_models}
+COMMANDS = {
+    "train": _cmd_train,
+    "generate": _cmd_generate,
+    "inpaint": _cmd_inpaint,
+    "colorize": _cmd_colorize,
+    "eval": _cmd_eval,
+    "models": _cmd_models,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,7 +646,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command in PLANNED:
-            raise UserError(f"'{args.command}' comes with {PLANNED[args.command]}; not in this version")
+            raise UserError(
+                f"'{args.command}' comes with {PLANNED[args.command]}; not in this version"
+            )
         return COMMANDS[args.command](args)
     except UserError as exc:
         print(f"genrestore: error: {exc}", file=sys.stderr)
@@ -262,7 +661,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         from .training import TrainingDiverged
 
-        kind = "" if isinstance(exc, TrainingDiverged) else f"internal error ({type(exc).__name__}): "
+        kind = (
+            "" if isinstance(exc, TrainingDiverged) else f"internal error ({type(exc).__name__}): "
+        )
         print(f"genrestore: error: {kind}{exc}".splitlines()[0], file=sys.stderr)
         return 1
 

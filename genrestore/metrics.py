@@ -1,8 +1,9 @@
-"""Image-quality metrics: multi-scale sliced Wasserstein distance (ProGAN-style), PSNR.
+"""Image-quality metrics: multi-scale sliced Wasserstein distance (ProGAN-style), PSNR, SSIM.
 
 SWD compares the distributions of 7x7 patches drawn from each level of a Laplacian
 pyramid of two image sets; lower is closer. Numbers are reported x1e3 per level and as
-their mean, as in Karras et al. 2018.
+their mean, as in Karras et al. 2018. SSIM is scikit-image's (an optional dependency,
+``pip install 'genrestore[eval]'``), not a copy of it.
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def laplacian_pyramid(x: torch.Tensor, min_size: int = 16) -> list[torch.Tensor]
     return levels
 
 
-def _descriptors(level: torch.Tensor, per_image: int, patch: int, g: torch.Generator) -> torch.Tensor:
+def _descriptors(
+    level: torch.Tensor, per_image: int, patch: int, g: torch.Generator
+) -> torch.Tensor:
     n, c, h, w = level.shape
     ys = torch.randint(0, h - patch + 1, (n, per_image), generator=g)
     xs = torch.randint(0, w - patch + 1, (n, per_image), generator=g)
@@ -45,7 +48,9 @@ def _descriptors(level: torch.Tensor, per_image: int, patch: int, g: torch.Gener
     return d.reshape(n * per_image, -1)
 
 
-def _sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, dirs: int, repeats: int, g: torch.Generator) -> float:
+def _sliced_wasserstein(
+    a: torch.Tensor, b: torch.Tensor, dirs: int, repeats: int, g: torch.Generator
+) -> float:
     total = 0.0
     for _ in range(repeats):
         proj = torch.randn(a.shape[1], dirs, generator=g)
@@ -72,7 +77,9 @@ def swd(
     Returns ``{"levels": [per-level x1e3, finest first], "mean": float}``.
     """
     if images_a.shape[1:] != images_b.shape[1:]:
-        raise ValueError(f"image sets differ in shape: {tuple(images_a.shape)} vs {tuple(images_b.shape)}")
+        raise ValueError(
+            f"image sets differ in shape: {tuple(images_a.shape)} vs {tuple(images_b.shape)}"
+        )
     g = torch.Generator().manual_seed(seed)
     pa = laplacian_pyramid(images_a.float())
     pb = laplacian_pyramid(images_b.float())
@@ -84,7 +91,9 @@ def swd(
     return {"levels": [round(v, 2) for v in levels], "mean": round(float(np.mean(levels)), 2)}
 
 
-def psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def psnr(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-image PSNR in dB for (N, C, H, W) in [-1, 1]; over ``mask`` == 1 pixels if given."""
     diff2 = ((pred.float() - target.float()) / 2).pow(2)
     if mask is None:
@@ -93,3 +102,21 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = N
         m = mask.expand_as(diff2).float()
         mse = (diff2 * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
     return 10 * torch.log10(1.0 / mse.clamp_min(1e-10))
+
+
+PSNR_CAP_DB = 100.0  # what identical images score, so that means and JSON stay finite
+
+
+def psnr_uint8(a: np.ndarray, b: np.ndarray, max_db: float = PSNR_CAP_DB) -> float:
+    """PSNR in dB of two uint8 images of one shape (data range 255), at most ``max_db``."""
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    if mse == 0:
+        return float(max_db)
+    return float(min(max_db, 10 * np.log10(255.0**2 / mse)))
+
+
+def ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM of two uint8 (H, W, 3) images (scikit-image, 7x7 window, data range 255)."""
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(a, b, channel_axis=-1, data_range=255))

@@ -322,7 +322,7 @@ class Colorizer(_Restorer):
         for g, ab_i in zip(grays, ab):
             h, w = g.shape
             lum, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(g[None, ..., None], 3, axis=3)))
-            rgb = lab_scaled_to_rgb(lum, _from_model(ab_i, w, h)[None])
+            rgb = lab_scaled_to_rgb(lum, _from_model(ab_i, w, h)[None], keep_luminance=True)
             results.append(Image.fromarray(_to_uint8(rgb[0])))
         return results
 
