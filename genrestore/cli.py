@@ -21,12 +21,6 @@ PLANNED = {
     "demo": "the demo issue (Gradio app)",
 }
 # Inference for these ships now; training them from the command line does not yet.
-PLANNED_TRAINING = {
-    "inpaint": "the restore issue (inpainting model)",
-    "colorize": "the restore issue (colorization model)",
-}
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's error contract: one line on stderr, exit 2 (no usage dump)."""
 
@@ -95,10 +89,6 @@ def _add_train(sub) -> None:
 def _cmd_train(a) -> int:
     from .config import DEFAULT_PRESET, preset, with_size
 
-    if a.family in ("inpaint", "colorize"):
-        raise UserError(
-            f"training '{a.family}' comes with {PLANNED_TRAINING[a.family]}; not in this version"
-        )
     cfg = preset(a.preset or DEFAULT_PRESET[a.family])
     if cfg.family != a.family:
         raise UserError(f"preset {a.preset!r} is a {cfg.family} preset, not {a.family}")

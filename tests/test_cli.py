@@ -151,8 +151,7 @@ def test_train_dry_run_other_flags(capsys, tmp_path):
         (["train", "vae", "--size", "512", "--dry-run"], ["--size", "512"]),
         (["train", "gan", "--data", "no-such-folder", "--dry-run"], ["no-such-folder"]),
         (["train", "gan", "--resume", "--dry-run"], ["--resume needs --out"]),
-        (["train", "inpaint"], ["not in this version"]),
-        (["train", "colorize", "--dry-run"], ["not in this version"]),
+        (["train", "inpaint", "--preset", "gan-64", "--dry-run"], ["gan preset"]),
     ],
 )
 def test_train_user_errors(capsys, argv, words):
@@ -314,3 +313,10 @@ def test_eval_of_a_planned_family(capsys):
     rc, _, err = _run(capsys, "eval", "complete")
     assert rc == 2
     _assert_one_line_error(err, "complete")
+
+
+@pytest.mark.parametrize("family", ["inpaint", "colorize"])
+def test_train_restore_dry_run(capsys, family):
+    rc, out, _ = _run(capsys, "train", family, "--dry-run", "--steps", "5")
+    cfg = json.loads(out)
+    assert rc == 0 and cfg["family"] == family and cfg["steps"] == 5 and cfg["model"]["size"] == 64
