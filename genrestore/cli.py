@@ -17,10 +17,10 @@ from pathlib import Path
 from .errors import UserError
 
 PLANNED = {
-    "complete": "the completion issue (GAN-prior completion)",
     "demo": "the demo issue (Gradio app)",
 }
-# Inference for these ships now; training them from the command line does not yet.
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with the CLI's error contract: one line on stderr, exit 2 (no usage dump)."""
 
@@ -262,6 +262,102 @@ class _Item:
     mask_problem: str | None = None  # set when a mask folder has no (single) mask for src
 
 
+def _add_complete(sub) -> None:
+    from .data.masks import KEEP_REGIONS
+
+    p = sub.add_parser(
+        "complete",
+        help="draw whole faces around a small visible region",
+        description="Complete a face from a small visible region (e.g. only the left eye): "
+        "searches the generator's latent space for faces that match the visible pixels and "
+        "writes the best --samples of them, best fit first, as OUT/<stem>-0.png, -1.png, ... "
+        "The visible pixels are kept exactly. --keep builds the mask from the layout of the "
+        "model's training faces (a face centred in a square; 'left' = left of the picture); "
+        "with your own photos, crop them like that or pass --mask (white = missing). "
+        + _BATCH_TEXT,
+    )
+    p.add_argument("--image", required=True, metavar="IN", help="an image file or a folder of them")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument(
+        "--mask", metavar="MASK", help="a mask file (white = missing), or a folder of them"
+    )
+    g.add_argument("--keep", choices=list(KEEP_REGIONS), help="keep only this region visible")
+    p.add_argument("--samples", type=_positive, default=4, help="completions per image (default 4)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="OUT", help="output folder")
+    p.add_argument("--model", default="faces-gan-64", help="a gan or vae model (faces-gan-64)")
+    p.add_argument("--overwrite", action="store_true", help="batch jobs: redo finished images")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(batch_size=1)
+
+
+class _CompleteJob:
+    """Adapts ``Generator.complete`` to the batch machinery: one input -> several files."""
+
+    family = "complete"
+    takes_mask = True
+    batch_size = 1
+
+    def __init__(self, gen, keep: str | None, samples: int, seed: int):
+        self.gen, self.keep, self.samples, self.seed = gen, keep, samples, seed
+
+    def prepare(self, src, mask):
+        import numpy as np
+
+        from .data.masks import keep_mask
+        from .images import open_image_with_alpha, open_mask, source_name
+
+        rgb, alpha = open_image_with_alpha(src)
+        if self.keep:
+            missing = keep_mask(self.keep, *rgb.size)
+        elif mask is not None:
+            missing = open_mask(mask, rgb.size)
+        elif alpha is not None:
+            missing = alpha
+        else:
+            raise UserError(
+                f"{source_name(src)}: give --mask or --keep (the image has no transparency)"
+            )
+        if missing.all():
+            raise UserError(f"{source_name(mask or src)}: the mask hides the whole image")
+        return np.asarray(rgb, dtype=np.uint8), missing
+
+    def batch_prepared(self, items):
+        return [self.gen.complete(rgb, miss, self.samples, self.seed) for rgb, miss in items]
+
+    def output_paths(self, out: Path) -> list[Path]:
+        return [out.with_name(f"{out.stem}-{i}.png") for i in range(self.samples)]
+
+
+def _cmd_complete(a) -> int:
+    from .tasks import Generator
+
+    src = Path(a.image)
+    if not src.exists():
+        raise UserError(f"{src}: no such file or folder")
+    mask = Path(a.mask) if a.mask else None
+    if mask is not None and not mask.exists():
+        raise UserError(f"{mask}: no such mask file or folder")
+    if mask is not None and mask.is_dir() != src.is_dir():
+        raise UserError("--image and --mask must both be files or both be folders")
+    gen = _load_restorer(a.model, "complete", Generator)
+    job = _CompleteJob(gen, a.keep, a.samples, a.seed)
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; complete writes several images into a folder")
+    if _same(out, src) or _same(out, mask):
+        raise UserError(f"--out {out} is an input folder; choose another folder")
+    _make_folder(out)
+    if src.is_dir():
+        return _run_batch(job, _batch_items(src, mask, out), a)
+    result = job.batch_prepared([job.prepare(src, mask)])[0]
+    _save_result(job, result, out / f"{src.stem}.png")
+    print(
+        f"wrote {len(result)} completions to {out}/ ({src.stem}-0.png ... {src.stem}-{len(result) - 1}.png)"
+    )
+    return 0
+
+
 def _cmd_inpaint(a) -> int:
     from .tasks import Inpainter
 
@@ -302,19 +398,30 @@ def _restore(a, family: str, task_class: type, mask_arg: str | None) -> int:
     if a.batch_size is not None:
         task.batch_size = a.batch_size
     _make_folder(out.parent)
-    from .images import save_image
-
     result = task.batch_prepared([_prepare(task, src, mask)])[0]
-    save_image(result, out)
-    print(f"wrote {out}")
+    _save_result(task, result, out)
+    written = _outputs(task, out)
+    print(f"wrote {written[0]}" + (f" ... {written[-1].name}" if len(written) > 1 else ""))
     return 0
 
 
 def _prepare(task, src: Path, mask: Path | None):
     """Validate one input with the task's own checks (an inpainter also takes the mask)."""
-    from .tasks import Inpainter
+    return task.prepare(src, mask) if getattr(task, "takes_mask", False) else task.prepare(src)
 
-    return task.prepare(src, mask) if isinstance(task, Inpainter) else task.prepare(src)
+
+def _outputs(task, out: Path) -> list[Path]:
+    """The files one input becomes: ``out`` itself, or numbered files for several results."""
+    return task.output_paths(out) if hasattr(task, "output_paths") else [out]
+
+
+def _save_result(task, result, out: Path) -> None:
+    from .images import save_image
+
+    results = result if isinstance(result, list) else [result]
+    for img, path in zip(results, _outputs(task, out)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_image(img, path)
 
 
 def _load_restorer(model: str, family: str, task_class: type):
@@ -455,7 +562,9 @@ def _run_batch(task, items: list[_Item], a) -> int:
     debug = bool(os.environ.get("GENRESTORE_DEBUG"))
     if a.batch_size is not None:
         task.batch_size = a.batch_size
-    todo = items if a.overwrite else [it for it in items if not it.out.exists()]
+    todo = items
+    if not a.overwrite:
+        todo = [it for it in items if not all(p.exists() for p in _outputs(task, it.out))]
     done_before = len(items) - len(todo)
     failed: list[tuple[_Item, str]] = []
     restored = 0
@@ -473,8 +582,6 @@ def _run_batch(task, items: list[_Item], a) -> int:
 
     def restore(ready: list) -> int:
         """Run one forward pass over ``ready`` [(item, prepared)] and save; returns files saved."""
-        from .images import save_image
-
         try:
             results = task.batch_prepared([p for _, p in ready])
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the job
@@ -485,8 +592,7 @@ def _run_batch(task, items: list[_Item], a) -> int:
         saved = 0
         for (item, _), img in zip(ready, results):
             try:
-                item.out.parent.mkdir(parents=True, exist_ok=True)
-                save_image(img, item.out)
+                _save_result(task, img, item.out)
             except Exception as exc:  # noqa: BLE001 - e.g. disk full: record it, go on
                 fail(item, exc)
                 continue
@@ -601,17 +707,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_inpaint(sub)
     _add_colorize(sub)
-    p = sub.add_parser("complete", help="draw whole faces around a small visible region")
-    p.add_argument("--image", required=True)
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--mask")
-    g.add_argument(
-        "--keep", choices=["left-eye", "right-eye", "eyes", "mouth", "top-half", "left-half"]
-    )
-    p.add_argument("--samples", type=_positive, default=4)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--model", default="faces-gan-64")
+    _add_complete(sub)
     _add_eval(sub)
     p = sub.add_parser("models", help="list the shipped models with their cards")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -626,6 +722,7 @@ COMMANDS = {
     "generate": _cmd_generate,
     "inpaint": _cmd_inpaint,
     "colorize": _cmd_colorize,
+    "complete": _cmd_complete,
     "eval": _cmd_eval,
     "models": _cmd_models,
 }

@@ -17,6 +17,7 @@ from PIL import Image
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .config import model_config_from_dict
+from .data.masks import KEEP_REGIONS, keep_mask
 from .errors import UserError
 from .images import tensor_to_pil
 from .models import build_inference_model
@@ -116,7 +117,13 @@ class Generator:
     """
 
     def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
-        self.model, self.family, self.config, self.card, self.name = model, family, config, card, name
+        self.model, self.family, self.config, self.card, self.name = (
+            model,
+            family,
+            config,
+            card,
+            name,
+        )
         self.device = next(model.parameters()).device
         self.size = config.size
         self.nz = config.nz
@@ -138,7 +145,9 @@ class Generator:
             outs.append(net(z[i : i + batch].to(self.device)).float())
         return torch.cat(outs).clamp(-1, 1)
 
-    def generate(self, n: int = 16, seed: int = 0, truncation: float | None = None) -> list[Image.Image]:
+    def generate(
+        self, n: int = 16, seed: int = 0, truncation: float | None = None
+    ) -> list[Image.Image]:
         """``n`` faces for ``seed``; ``truncation`` in (0, 1] trades variety for quality."""
         if not 1 <= n <= 10_000:
             raise UserError(f"number of faces must be between 1 and 10000, got {n}")
@@ -150,6 +159,14 @@ class Generator:
     def config_truncation(self) -> float:
         return float(getattr(self.config, "truncation", 1.0))
 
+    def complete(self, image, mask=None, samples: int = 4, seed: int = 0) -> list[Image.Image]:
+        """Whole faces that agree with the visible pixels of ``image``, best fit first.
+
+        ``mask``: white = missing (same size as the image), a region name from
+        ``KEEP_REGIONS`` (e.g. "left-eye"), or None to use the image's transparency.
+        """
+        return Completer(self)(image, mask, samples=samples, seed=seed)
+
     def interpolate(self, seed_a: int, seed_b: int, steps: int = 8) -> list[Image.Image]:
         """``steps`` faces along the great circle from seed_a's first face to seed_b's."""
         if not 2 <= steps <= 256:
@@ -158,6 +175,97 @@ class Generator:
         b = latents(1, self.nz, seed_b)[0]
         z = _slerp(a, b, torch.linspace(0, 1, steps))
         return tensor_to_pil(self.sample(z))
+
+
+# --- completion from a small visible region -----------------------------------------------------
+
+
+class Completer:
+    """Draws whole faces around a small visible region by searching the generator's latents.
+
+    Batched restarts of Adam on z minimise the reconstruction error on the known pixels plus
+    a Gaussian prior on z; the best-fitting restarts are returned, each composited so the
+    known pixels are kept exactly. Seeded and reproducible.
+    """
+
+    def __init__(
+        self,
+        gen: Generator,
+        *,
+        steps: int = 60,
+        restarts_per_sample: int = 3,
+        lr: float = 0.1,
+        prior_weight: float = 0.05,
+    ):
+        self.gen, self.steps, self.rps, self.lr, self.prior_weight = (
+            gen,
+            steps,
+            restarts_per_sample,
+            lr,
+            prior_weight,
+        )
+
+    def fit(self, x: torch.Tensor, known: torch.Tensor, restarts: int, seed: int):
+        """Search latents. x (3, S, S) in [-1, 1], known (1, S, S) -> (images (R, 3, S, S), loss (R,))."""
+        net = self.gen._decode()
+        z = latents(restarts, self.gen.nz, seed).to(self.gen.device).requires_grad_(True)
+        x = x[None].to(self.gen.device)
+        known = known[None].to(self.gen.device)
+        denom = known.sum().clamp_min(1.0) * 3
+        opt = torch.optim.Adam([z], lr=self.lr)
+        net.requires_grad_(False)
+        for _ in range(self.steps):
+            opt.zero_grad(set_to_none=True)
+            pred = net(z).float()
+            diff = (pred - x) * known
+            rec = diff.pow(2).flatten(1).sum(1) / denom + diff.abs().flatten(1).sum(1) / denom
+            prior = z.pow(2).mean(1)
+            (rec + self.prior_weight * prior).sum().backward()
+            opt.step()
+        with torch.no_grad():
+            pred = net(z).float().clamp(-1, 1)
+            diff = (pred - x) * known
+            loss = diff.pow(2).flatten(1).sum(1) / denom
+        return pred.cpu(), loss.cpu()
+
+    def __call__(self, image, mask=None, *, samples: int = 4, seed: int = 0) -> list[Image.Image]:
+        from .images import open_image_with_alpha, open_mask, source_name, uint8_to_tensor
+
+        if not 1 <= samples <= 64:
+            raise UserError(f"samples must be between 1 and 64, got {samples}")
+        rgb, alpha_missing = open_image_with_alpha(image)
+        if isinstance(mask, str) and mask in KEEP_REGIONS:
+            missing = keep_mask(mask, *rgb.size)
+        elif mask is None:
+            if alpha_missing is None:
+                raise UserError(
+                    f"{source_name(image)}: give a mask (white = missing) or a --keep region"
+                )
+            missing = alpha_missing
+        else:
+            missing = open_mask(mask, rgb.size)
+        if missing.all():
+            raise UserError("the mask hides the whole image; at least a few pixels must be visible")
+        arr = np.asarray(rgb, dtype=np.uint8)
+        s = self.gen.size
+        x = uint8_to_tensor(_letterbox(arr, s, Image.BICUBIC)[None])[0]
+        known = torch.from_numpy(~_mask_to_model(missing, s))[None].float()
+        # A region outside the letterbox is padding, not a known pixel.
+        h, w = missing.shape
+        x0, y0, w2, h2 = _letterbox_box(w, h, s)
+        inside = torch.zeros_like(known)
+        inside[:, y0 : y0 + h2, x0 : x0 + w2] = 1
+        known = known * inside
+        pred, loss = self.fit(x, known, samples * self.rps, seed)
+        order = torch.argsort(loss)[:samples]
+        out = []
+        for i in order.tolist():
+            up = _from_model(pred[i], w, h)
+            filled = (
+                ((up.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            )
+            out.append(Image.fromarray(np.where(missing[..., None], filled, arr)))
+        return out
 
 
 # --- restoration at any size ------------------------------------------------------------------
@@ -196,7 +304,10 @@ def _from_model(t: torch.Tensor, w: int, h: int) -> torch.Tensor:
     crop = t[None, :, y0 : y0 + h2, x0 : x0 + w2].float()
     down = h < h2 or w < w2
     return torch.nn.functional.interpolate(
-        crop, size=(h, w), mode="bilinear" if down else "bicubic", align_corners=False,
+        crop,
+        size=(h, w),
+        mode="bilinear" if down else "bicubic",
+        align_corners=False,
         antialias=down,
     )[0]
 
@@ -207,7 +318,13 @@ class _Restorer:
     batch_size = 64
 
     def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
-        self.model, self.family, self.config, self.card, self.name = model, family, config, card, name
+        self.model, self.family, self.config, self.card, self.name = (
+            model,
+            family,
+            config,
+            card,
+            name,
+        )
         self.device = next(model.parameters()).device
         self.size = config.size
 
@@ -282,7 +399,9 @@ class Inpainter(_Restorer):
                 results.append(Image.fromarray(rgb))
                 continue
             up = _from_model(p, w, h)
-            filled = ((up.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            filled = (
+                ((up.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+            )
             out = np.where(missing[..., None], filled, rgb)
             results.append(Image.fromarray(out))
         return results

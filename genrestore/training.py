@@ -27,8 +27,8 @@ from .checkpoint import (
     optimizer_to_tensors,
     save_checkpoint,
 )
-from .config import DataConfig, TrainConfig, train_config_from_dict
 from .color import lab_scaled_to_rgb, rgb_to_lab_scaled
+from .config import DataConfig, TrainConfig, train_config_from_dict
 from .data.augment import diff_augment
 from .errors import UserError
 from .images import image_grid, save_image, tensor_to_pil

@@ -255,3 +255,25 @@ def mask_batch(n: int, h: int, w: int, seed: int, kind: str = "mixed") -> np.nda
         rng = np.random.default_rng([seed, i])
         out[i] = mixed_mask(h, w, rng) if kind == "mixed" else make_mask(kind, h, w, rng)
     return out
+
+
+# Boxes (x0, y0, x1, y1, as fractions of width and height) of face parts in the layout of the
+# built-in faces (a face centred in a square, as the shipped models saw in training).
+# "left" means the left of the picture.
+KEEP_REGIONS: dict[str, tuple[float, float, float, float]] = {
+    "left-eye": (0.30, 0.28, 0.49, 0.45),
+    "right-eye": (0.51, 0.28, 0.70, 0.45),
+    "eyes": (0.30, 0.28, 0.70, 0.45),
+    "mouth": (0.37, 0.46, 0.63, 0.63),
+    "top-half": (0.0, 0.0, 1.0, 0.5),
+    "left-half": (0.0, 0.0, 0.5, 1.0),
+}
+
+
+def keep_mask(region: str, width: int, height: int) -> np.ndarray:
+    """bool (height, width), True = missing: everything except the named region is missing."""
+    if region not in KEEP_REGIONS:
+        from ..errors import UserError
+
+        raise UserError(f"unknown region {region!r}; choose from {', '.join(KEEP_REGIONS)}")
+    return keep_box_mask(height, width, KEEP_REGIONS[region])
