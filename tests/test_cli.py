@@ -298,7 +298,6 @@ def test_internal_errors_are_one_line_with_exit_1(capsys, monkeypatch):
 @pytest.mark.parametrize(
     "argv",
     [
-        ["complete", "--image", "a.png", "--keep", "eyes", "--out", "o.png"],
         ["demo"],
     ],
     ids=lambda a: a[0],

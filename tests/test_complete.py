@@ -1,0 +1,115 @@
+"""Completion from a small visible region: tiny generator, API and CLI."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import genrestore
+from genrestore.checkpoint import save_checkpoint
+from genrestore.cli import main
+from genrestore.config import GANConfig
+from genrestore.data.masks import KEEP_REGIONS, keep_mask
+from genrestore.models.gan import Generator as GANGenerator
+from genrestore.tasks import Completer
+
+
+@pytest.fixture(scope="module")
+def tiny_gan(tmp_path_factory):
+    cfg = GANConfig(size=16, nz=8, ngf=8, ndf=8)
+    torch.manual_seed(0)
+    net = GANGenerator(cfg).eval()
+    path = tmp_path_factory.mktemp("m") / "tiny-gan.safetensors"
+    save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()}, family="gan",
+                    config=dataclasses.asdict(cfg))
+    return path
+
+
+@pytest.fixture
+def face():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 255, (40, 52, 3), dtype=np.uint8)
+
+
+def test_keep_masks_cover_what_they_say():
+    for name, (x0, y0, x1, y1) in KEEP_REGIONS.items():
+        m = keep_mask(name, 100, 100)
+        assert m.dtype == bool and m.shape == (100, 100)
+        kept = (~m).mean()
+        assert abs(kept - (x1 - x0) * (y1 - y0)) < 0.03, name
+    eye = keep_mask("left-eye", 64, 64)
+    ys, xs = np.nonzero(~eye)
+    assert xs.max() < 32 and 12 < ys.mean() < 32  # left of the picture, upper half
+    assert (~keep_mask("eyes", 64, 64)).sum() > (~eye).sum()
+    with pytest.raises(genrestore.UserError):
+        keep_mask("nose", 64, 64)
+
+
+def test_complete_keeps_known_pixels_and_is_seeded(tiny_gan, face):
+    gen = genrestore.load(tiny_gan)
+    missing = keep_mask("eyes", 52, 40)
+    a = gen.complete(face, missing, samples=3, seed=1)
+    b = gen.complete(face, missing, samples=3, seed=1)
+    assert len(a) == 3 and all(im.size == (52, 40) for im in a)
+    for im in a:
+        arr = np.asarray(im)
+        assert np.array_equal(arr[~missing], face[~missing])
+    assert [im.tobytes() for im in a] == [im.tobytes() for im in b]
+    assert len({im.tobytes() for im in a}) == 3  # different completions
+    c = gen.complete(face, "left-eye", samples=3, seed=2)
+    assert [im.tobytes() for im in c] != [im.tobytes() for im in a]
+
+
+def test_completions_ranked_by_fit(tiny_gan):
+    gen = genrestore.load(tiny_gan)
+    comp = Completer(gen, steps=5, restarts_per_sample=2)
+    x = torch.zeros(3, 16, 16)
+    known = torch.zeros(1, 16, 16)
+    known[:, :8] = 1
+    pred, loss = comp.fit(x, known, 6, seed=0)
+    assert pred.shape == (6, 3, 16, 16) and loss.shape == (6,)
+    assert torch.isfinite(loss).all()
+
+
+def test_complete_rejects_bad_requests(tiny_gan, face):
+    gen = genrestore.load(tiny_gan)
+    with pytest.raises(genrestore.UserError, match="whole image"):
+        gen.complete(face, np.ones((40, 52), bool))
+    with pytest.raises(genrestore.UserError, match="samples"):
+        gen.complete(face, "eyes", samples=0)
+    with pytest.raises(genrestore.UserError, match="mask"):
+        gen.complete(face, np.zeros((10, 10), bool))
+
+
+def test_cli_complete_single_and_batch(tiny_gan, tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    Image.fromarray(rng.integers(0, 255, (30, 30, 3), dtype=np.uint8)).save(src / "a.png")
+    Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(src / "sub" / "b.jpg")
+    (src / "broken.png").write_bytes(b"not an image")
+    out = tmp_path / "options"
+    rc = main(["complete", "--image", str(src / "a.png"), "--keep", "left-eye", "--samples", "2",
+               "--out", str(out), "--model", str(tiny_gan)])
+    assert rc == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a-0.png", "a-1.png"]
+    batch = tmp_path / "batch"
+    args = ["complete", "--image", str(src), "--keep", "eyes", "--samples", "2", "--out", str(batch),
+            "--model", str(tiny_gan), "--no-progress"]
+    assert main(args) == 1  # the broken file fails, the others are done
+    err = capsys.readouterr().err
+    assert "broken.png" in err and "Traceback" not in err
+    assert (batch / "a-1.png").exists() and (batch / "sub" / "b-1.png").exists()
+    mtime = (batch / "a-0.png").stat().st_mtime_ns
+    assert main(args) == 1
+    assert (batch / "a-0.png").stat().st_mtime_ns == mtime  # finished outputs are not redone
+    assert "skipped 2 already done" in capsys.readouterr().err
+
+
+def test_cli_complete_errors(tiny_gan, tmp_path, capsys):
+    assert main(["complete", "--image", str(tmp_path / "nope.png"), "--keep", "eyes",
+                 "--out", str(tmp_path / "o"), "--model", str(tiny_gan)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("genrestore: error:")
