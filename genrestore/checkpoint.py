@@ -173,10 +173,12 @@ def export_inference(
 ) -> None:
     """Write the EMA (or live) network of a run checkpoint as fp16 inference weights."""
     weights = run_ckpt.group(source) or run_ckpt.group("model")
-    half = {
-        f"model.{k}": (v.half() if v.is_floating_point() else v) for k, v in weights.items()
-    }
+    half = {f"model.{k}": (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
     save_checkpoint(
-        out_path, half, family=run_ckpt.family, config=run_ckpt.config, step=run_ckpt.step,
+        out_path,
+        half,
+        family=run_ckpt.family,
+        config=run_ckpt.config,
+        step=run_ckpt.step,
         card=card,
     )

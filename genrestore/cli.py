@@ -645,7 +645,10 @@ def _add_eval(sub) -> None:
         "--model", default=None, help="shipped model name or path (default faces-FAMILY-64)"
     )
     p.add_argument(
-        "-n", type=_positive, default=256, help="samples and held-out faces (default 256)"
+        "-n",
+        type=_positive,
+        default=None,
+        help="held-out faces (and samples) to use (default 256; 64 for complete)",
     )
     p.add_argument("--data", default="avatars", help="held-out data: 'avatars' or a folder")
     p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
@@ -653,24 +656,25 @@ def _add_eval(sub) -> None:
 
 
 def _cmd_eval(a) -> int:
-    if a.family not in ("gan", "vae", "inpaint", "colorize"):
-        raise UserError(f"eval {a.family} comes with {PLANNED.get(a.family, 'a later issue')}")
     if a.inception:
         raise UserError("FID is not implemented yet; SWD is reported without --inception")
     from . import evaluate
     from .tasks import load
 
-    name = a.model or f"faces-{a.family}-64"
+    name = a.model or ("faces-gan-64" if a.family == "complete" else f"faces-{a.family}-64")
     task = load(name)
-    if task.family != a.family:
-        raise UserError(f"{name}: is a {task.family} model, not {a.family}")
+    wanted = ("gan", "vae") if a.family == "complete" else (a.family,)
+    if task.family not in wanted:
+        raise UserError(f"{name}: is a {task.family} model, not {' or '.join(wanted)}")
     run = {
         "gan": evaluate.evaluate_generator,
         "vae": evaluate.evaluate_generator,
         "inpaint": evaluate.evaluate_inpainter,
         "colorize": evaluate.evaluate_colorizer,
+        "complete": evaluate.evaluate_completer,
     }[a.family]
-    print(json.dumps(run(task, a.n, data=a.data, seed=a.seed), sort_keys=True))
+    n = a.n or (64 if a.family == "complete" else 256)
+    print(json.dumps(run(task, n, data=a.data, seed=a.seed), sort_keys=True))
     return 0
 
 

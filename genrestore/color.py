@@ -17,7 +17,9 @@ def rgb_to_lab_scaled(rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return lab[:, :1] / 50.0 - 1.0, lab[:, 1:] / 110.0
 
 
-def lab_scaled_to_rgb(lum: torch.Tensor, ab: torch.Tensor, keep_luminance: bool = False) -> torch.Tensor:
+def lab_scaled_to_rgb(
+    lum: torch.Tensor, ab: torch.Tensor, keep_luminance: bool = False
+) -> torch.Tensor:
     """Inverse of ``rgb_to_lab_scaled``: -> RGB (N, 3, H, W) in [-1, 1].
 
     With ``keep_luminance``, colors outside the sRGB gamut are desaturated (a/b shrunk per

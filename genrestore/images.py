@@ -134,9 +134,11 @@ def _to_rgb_and_alpha(img: Image.Image) -> tuple[Image.Image, np.ndarray | None]
             top = 1.0 if arr.max(initial=0) <= 1.0 else 255.0
         arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
         return Image.fromarray(arr, "L").convert("RGB"), None
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        img.mode == "P" and "transparency" in img.info
-    ) or (img.mode in ("L", "RGB") and "transparency" in img.info)
+    has_alpha = (
+        img.mode in ("RGBA", "LA", "PA", "RGBa", "La")
+        or (img.mode == "P" and "transparency" in img.info)
+        or (img.mode in ("L", "RGB") and "transparency" in img.info)
+    )
     if not has_alpha:
         return img.convert("RGB"), None
     rgba = img.convert("RGBA")
@@ -185,8 +187,10 @@ def open_mask(
     name = source_name(src)
     if isinstance(src, np.ndarray) and src.ndim == 3 and src.shape[2] == 1:
         src = src[:, :, 0]  # HxWx1 is HxW: a 0/1 array must not be read as near-black gray
-    if isinstance(src, np.ndarray) and src.ndim == 2 and (
-        src.dtype == bool or (src.size and set(np.unique(src).tolist()) <= {0, 1})
+    if (
+        isinstance(src, np.ndarray)
+        and src.ndim == 2
+        and (src.dtype == bool or (src.size and set(np.unique(src).tolist()) <= {0, 1}))
     ):
         missing = src.astype(bool)
     else:

@@ -43,7 +43,7 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 def reconstruction(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
     """Per-image summed reconstruction error, averaged over the batch."""
-    diff = (pred.float() - target.float())
+    diff = pred.float() - target.float()
     err = diff.abs() if kind == "l1" else diff.pow(2)
     return err.flatten(1).sum(1).mean()
 
@@ -54,7 +54,9 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> t
     return ((pred.float() - target.float()).abs() * m).sum() / m.sum().clamp_min(1.0)
 
 
-def feature_matching(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]) -> torch.Tensor:
+def feature_matching(
+    fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor]
+) -> torch.Tensor:
     """Mean L1 between discriminator features of fake and (detached) real inputs."""
     terms = [(f.float() - r.detach().float()).abs().mean() for f, r in zip(fake_feats, real_feats)]
     return torch.stack(terms).mean()

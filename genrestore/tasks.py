@@ -246,7 +246,14 @@ class Completer:
             missing = open_mask(mask, rgb.size)
         if missing.all():
             raise UserError("the mask hides the whole image; at least a few pixels must be visible")
-        arr = np.asarray(rgb, dtype=np.uint8)
+        return self.complete_prepared(np.asarray(rgb, dtype=np.uint8), missing, samples, seed)[0]
+
+    def complete_prepared(
+        self, arr: np.ndarray, missing: np.ndarray, samples: int, seed: int
+    ) -> tuple[list[Image.Image], torch.Tensor]:
+        """uint8 (H, W, 3) + bool (H, W) -> (completions best first, their fit MSE on known pixels)."""
+        from .images import uint8_to_tensor
+
         s = self.gen.size
         x = uint8_to_tensor(_letterbox(arr, s, Image.BICUBIC)[None])[0]
         known = torch.from_numpy(~_mask_to_model(missing, s))[None].float()
@@ -265,7 +272,7 @@ class Completer:
                 ((up.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
             )
             out.append(Image.fromarray(np.where(missing[..., None], filled, arr)))
-        return out
+        return out, loss[order]
 
 
 # --- restoration at any size ------------------------------------------------------------------

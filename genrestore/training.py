@@ -209,7 +209,9 @@ class GANRecipe:
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=bool(self.amp))
+        return torch.autocast(
+            self.device.type, dtype=self.amp or torch.float32, enabled=bool(self.amp)
+        )
 
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.m.nz, generator=self.g_z).to(self.device)
@@ -295,7 +297,9 @@ class VAERecipe:
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         self.opt.zero_grad(set_to_none=True)
-        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=bool(self.amp)):
+        with torch.autocast(
+            self.device.type, dtype=self.amp or torch.float32, enabled=bool(self.amp)
+        ):
             mu, logvar = self.vae.encoder(real)
             eps = torch.randn(mu.shape, generator=self.g_eps).to(self.device)
             z = mu + eps * torch.exp(0.5 * logvar)
@@ -334,7 +338,7 @@ class VAERecipe:
 
 
 def parse_mask_mix(text: str) -> dict[str, float]:
-    """"box:0.3,stroke:0.3" -> {"box": 0.3, "stroke": 0.3}."""
+    """ "box:0.3,stroke:0.3" -> {"box": 0.3, "stroke": 0.3}."""
     out = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         kind, _, w = part.partition(":")
@@ -367,7 +371,9 @@ class RestoreRecipe:
         self.preview: torch.Tensor | None = None  # (8, 3, S, S) fixed images for sample grids
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=bool(self.amp))
+        return torch.autocast(
+            self.device.type, dtype=self.amp or torch.float32, enabled=bool(self.amp)
+        )
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = self.inputs(real, step)
@@ -396,7 +402,12 @@ class RestoreRecipe:
         self.scaler.step(self.opt_g)
         self.scaler.update()
         ema_update(self.ema, self.G, min(self.m.ema_decay, (1 + step) / (10 + step)))
-        return {"loss_d": loss_d.detach(), "rec": rec.detach(), "adv": adv.detach(), "fm": fm.detach()}
+        return {
+            "loss_d": loss_d.detach(),
+            "rec": rec.detach(),
+            "adv": adv.detach(),
+            "fm": fm.detach(),
+        }
 
     def inference_model(self) -> nn.Module:
         return copy.deepcopy(self.ema).eval()
@@ -434,7 +445,9 @@ class InpaintRecipe(RestoreRecipe):
         n, _, h, w = real.shape
         weights = parse_mask_mix(self.m.masks)
         seed = self.cfg.seed
-        masks = np.stack([mixed_mask(h, w, np.random.default_rng([seed, step, i]), weights) for i in range(n)])
+        masks = np.stack(
+            [mixed_mask(h, w, np.random.default_rng([seed, step, i]), weights) for i in range(n)]
+        )
         mask = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
         return {"real": real, "mask": mask.contiguous(memory_format=torch.channels_last)}
 
@@ -448,7 +461,9 @@ class InpaintRecipe(RestoreRecipe):
 
     def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
         m = b["mask"]
-        return losses.masked_l1(pred, b["real"], 1 - m) + self.m.hole_weight * losses.masked_l1(pred, b["real"], m)
+        return losses.masked_l1(pred, b["real"], 1 - m) + self.m.hole_weight * losses.masked_l1(
+            pred, b["real"], m
+        )
 
     def show(self, b: dict, out: torch.Tensor):
         m = b["mask"]
@@ -556,7 +571,9 @@ def resolve_config(config: TrainConfig, **overrides) -> TrainConfig:
         raise UserError("steps and batch must be at least 1")
     if not cfg.out:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        cfg = dataclasses.replace(cfg, out=str(Path("runs") / f"{cfg.family}-{cfg.model.size}-{stamp}"))
+        cfg = dataclasses.replace(
+            cfg, out=str(Path("runs") / f"{cfg.family}-{cfg.model.size}-{stamp}")
+        )
     return cfg
 
 
@@ -588,7 +605,9 @@ def train(
         if dataclasses.replace(saved, steps=cfg.steps) != cfg:
             cfg = dataclasses.replace(saved, steps=cfg.steps)
     elif ckpt_path.exists():
-        raise UserError(f"{run_dir} already holds a run; pass --resume to continue it, or a new --out")
+        raise UserError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or a new --out"
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
 
     device = resolve_device(cfg.device)
@@ -622,8 +641,13 @@ def train(
     t0 = time.perf_counter()
     t_window, n_window = t0, 0
     bar = tqdm(
-        range(start + 1, cfg.steps + 1), initial=start, total=cfg.steps, disable=not progress,
-        desc=f"train {cfg.family}", unit="step", dynamic_ncols=True,
+        range(start + 1, cfg.steps + 1),
+        initial=start,
+        total=cfg.steps,
+        disable=not progress,
+        desc=f"train {cfg.family}",
+        unit="step",
+        dynamic_ncols=True,
     )
     try:
         for step in bar:
@@ -637,8 +661,14 @@ def train(
                 vals = {k: f"{float(v):.3f}" for k, v in stats.items()}
                 bar.set_postfix(**vals, img_s=f"{ips:.0f}")
                 log_file.write(
-                    json.dumps({"step": step, **{k: float(v) for k, v in stats.items()},
-                                "img_s": round(ips, 1)}) + "\n"
+                    json.dumps(
+                        {
+                            "step": step,
+                            **{k: float(v) for k, v in stats.items()},
+                            "img_s": round(ips, 1),
+                        }
+                    )
+                    + "\n"
                 )
                 log_file.flush()
             if step % cfg.sample_every == 0 or step == cfg.steps:
@@ -655,7 +685,9 @@ def train(
     return run_dir
 
 
-def export(run_dir: str | os.PathLike, out_path: str | os.PathLike, card: dict | None = None) -> dict:
+def export(
+    run_dir: str | os.PathLike, out_path: str | os.PathLike, card: dict | None = None
+) -> dict:
     """Write a run's EMA network (standing BN stats) as fp16 inference weights + JSON card."""
     run_dir = Path(run_dir)
     ck = load_checkpoint(run_dir / CHECKPOINT)
@@ -667,12 +699,25 @@ def export(run_dir: str | os.PathLike, out_path: str | os.PathLike, card: dict |
         "family": cfg.family,
         "steps": ck.step,
         "wall_seconds": float(ck.meta.get("wall_seconds", 0.0)),
-        "data": cfg.data.source if cfg.data.source != "avatars" else f"built-in faces [0, {cfg.data.count})",
+        "data": cfg.data.source
+        if cfg.data.source != "avatars"
+        else f"built-in faces [0, {cfg.data.count})",
         "train_config": cfg.to_dict(),
         **(card or {}),
     }
-    half = {f"model.{k}": (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
-    save_checkpoint(out_path, half, family=cfg.family, config=dataclasses.asdict(cfg.model),
-                    step=ck.step, card=card)
-    Path(out_path).with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    half = {
+        f"model.{k}": (v.half() if v.is_floating_point() else v)
+        for k, v in model.state_dict().items()
+    }
+    save_checkpoint(
+        out_path,
+        half,
+        family=cfg.family,
+        config=dataclasses.asdict(cfg.model),
+        step=ck.step,
+        card=card,
+    )
+    Path(out_path).with_suffix(".json").write_text(
+        json.dumps(card, indent=2, sort_keys=True) + "\n"
+    )
     return card

@@ -308,10 +308,10 @@ def test_planned_commands(capsys, argv):
     _assert_one_line_error(err, argv[0], "not in this version")
 
 
-def test_eval_of_a_planned_family(capsys):
-    rc, _, err = _run(capsys, "eval", "complete")
+def test_eval_of_an_unknown_model(capsys):
+    rc, _, err = _run(capsys, "eval", "complete", "--model", "no-such-model")
     assert rc == 2
-    _assert_one_line_error(err, "complete")
+    _assert_one_line_error(err, "no-such-model")
 
 
 @pytest.mark.parametrize("family", ["inpaint", "colorize"])

@@ -22,8 +22,12 @@ def tiny_gan(tmp_path_factory):
     torch.manual_seed(0)
     net = GANGenerator(cfg).eval()
     path = tmp_path_factory.mktemp("m") / "tiny-gan.safetensors"
-    save_checkpoint(path, {f"model.{k}": v for k, v in net.state_dict().items()}, family="gan",
-                    config=dataclasses.asdict(cfg))
+    save_checkpoint(
+        path,
+        {f"model.{k}": v for k, v in net.state_dict().items()},
+        family="gan",
+        config=dataclasses.asdict(cfg),
+    )
     return path
 
 
@@ -91,13 +95,38 @@ def test_cli_complete_single_and_batch(tiny_gan, tmp_path, capsys):
     Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(src / "sub" / "b.jpg")
     (src / "broken.png").write_bytes(b"not an image")
     out = tmp_path / "options"
-    rc = main(["complete", "--image", str(src / "a.png"), "--keep", "left-eye", "--samples", "2",
-               "--out", str(out), "--model", str(tiny_gan)])
+    rc = main(
+        [
+            "complete",
+            "--image",
+            str(src / "a.png"),
+            "--keep",
+            "left-eye",
+            "--samples",
+            "2",
+            "--out",
+            str(out),
+            "--model",
+            str(tiny_gan),
+        ]
+    )
     assert rc == 0
     assert sorted(p.name for p in out.iterdir()) == ["a-0.png", "a-1.png"]
     batch = tmp_path / "batch"
-    args = ["complete", "--image", str(src), "--keep", "eyes", "--samples", "2", "--out", str(batch),
-            "--model", str(tiny_gan), "--no-progress"]
+    args = [
+        "complete",
+        "--image",
+        str(src),
+        "--keep",
+        "eyes",
+        "--samples",
+        "2",
+        "--out",
+        str(batch),
+        "--model",
+        str(tiny_gan),
+        "--no-progress",
+    ]
     assert main(args) == 1  # the broken file fails, the others are done
     err = capsys.readouterr().err
     assert "broken.png" in err and "Traceback" not in err
@@ -109,7 +138,38 @@ def test_cli_complete_single_and_batch(tiny_gan, tmp_path, capsys):
 
 
 def test_cli_complete_errors(tiny_gan, tmp_path, capsys):
-    assert main(["complete", "--image", str(tmp_path / "nope.png"), "--keep", "eyes",
-                 "--out", str(tmp_path / "o"), "--model", str(tiny_gan)]) == 2
+    assert (
+        main(
+            [
+                "complete",
+                "--image",
+                str(tmp_path / "nope.png"),
+                "--keep",
+                "eyes",
+                "--out",
+                str(tmp_path / "o"),
+                "--model",
+                str(tiny_gan),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("genrestore: error:")
+
+
+def test_eval_complete_reports_everything(tiny_gan):
+    from genrestore.evaluate import evaluate_completer
+
+    gen = genrestore.load(tiny_gan)
+    r = evaluate_completer(gen, n=3, samples=2)
+    for k in (
+        "swd_completions",
+        "swd_samples",
+        "swd_ratio",
+        "fit_psnr_visible",
+        "diversity_l1",
+        "sec_per_image",
+    ):
+        assert np.isfinite(r[k]), k
+    assert r["diversity_l1"] > 0 and 0 < r["visible_fraction"] < 0.1

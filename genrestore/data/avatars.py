@@ -63,7 +63,9 @@ def render_faces(
     from tqdm import tqdm
 
     out = np.empty((count, size, size, 3), dtype=np.uint8)
-    chunks = [(s, min(s + _CHUNK, start + count), size) for s in range(start, start + count, _CHUNK)]
+    chunks = [
+        (s, min(s + _CHUNK, start + count), size) for s in range(start, start + count, _CHUNK)
+    ]
     workers = workers or os.cpu_count() or 1
     bar = tqdm(total=count, desc=f"rendering faces {size}px", unit="face", disable=not progress)
     with bar:
@@ -89,9 +91,7 @@ def render_faces(
     return out
 
 
-def load_faces(
-    count: int, size: int = 64, *, start: int = 0, progress: bool = True
-) -> np.ndarray:
+def load_faces(count: int, size: int = 64, *, start: int = 0, progress: bool = True) -> np.ndarray:
     """The face set as uint8 (count, size, size, 3), rendered once and cached.
 
     The cache is one .npy per (size, start, count, format version) under ``cache_dir()``;

@@ -48,14 +48,24 @@ class ResBlock(nn.Module):
 class UNet(nn.Module):
     """(N, in_ch, S, S) -> (N, out_ch, S, S) in [-1, 1]; S divisible by 2**depth."""
 
-    def __init__(self, in_ch: int, out_ch: int, nf: int = 32, depth: int = 3, n_res: int = 3, gated: bool = True):
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        nf: int = 32,
+        depth: int = 3,
+        n_res: int = 3,
+        gated: bool = True,
+    ):
         super().__init__()
         Conv = GatedConv if gated else PlainConv
         chans = [nf * min(8, 2**i) for i in range(depth + 1)]
         self.stem = Conv(in_ch, chans[0], 5)
         self.down = nn.ModuleList(Conv(chans[i], chans[i + 1], 4, 2) for i in range(depth))
         self.mid = nn.Sequential(*[ResBlock(chans[-1], 2 ** (i % 3)) for i in range(n_res)])
-        self.up = nn.ModuleList(Conv(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(depth)))
+        self.up = nn.ModuleList(
+            Conv(chans[i + 1] + chans[i], chans[i]) for i in reversed(range(depth))
+        )
         self.head = nn.Conv2d(chans[0], out_ch, 3, 1, 1)
         self.depth = depth
 
