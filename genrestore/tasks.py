@@ -63,10 +63,11 @@ def _read_card(path: Path) -> dict:
 
 
 def resolve_model_path(name_or_path: str | os.PathLike) -> Path:
-    """A shipped model name (e.g. "faces-gan-64") or a path to a .safetensors file."""
+    """A shipped model name (e.g. "faces-gan-64"), a .safetensors path, or a run directory."""
     p = Path(name_or_path)
     # A folder named like a model (e.g. `generate --out faces-gan-64`) must not shadow it.
-    if p.suffix == ".safetensors" or p.is_file() or os.sep in str(name_or_path):
+    is_run = p.is_dir() and (p / "checkpoint.safetensors").exists()
+    if p.suffix == ".safetensors" or p.is_file() or is_run or os.sep in str(name_or_path):
         return p
     for d in checkpoint_dirs():
         cand = d / f"{name_or_path}.safetensors"
@@ -463,11 +464,21 @@ TASKS = {"gan": Generator, "vae": Generator, "inpaint": Inpainter, "colorize": C
 
 
 def load(name_or_path: str | os.PathLike, device: str = "cpu"):
-    """Load a shipped model by name or a checkpoint by path; returns the matching task object."""
+    """Load a shipped model by name, a checkpoint by path, or a training run directory.
+
+    Returns the matching task object: Generator (gan, vae), Inpainter or Colorizer.
+    """
     from .training import resolve_device
 
     path = resolve_model_path(name_or_path)
-    ck = load_checkpoint(path)
+    if path.is_dir():
+        from .training import CHECKPOINT, inference_checkpoint
+
+        if not (path / CHECKPOINT).exists():
+            raise UserError(f"{path}: is a folder without a training run ({CHECKPOINT}) in it")
+        ck = inference_checkpoint(path)  # a run directory: its EMA weights
+    else:
+        ck = load_checkpoint(path)
     dev = resolve_device(device)
     if ck.family not in TASKS:
         raise UserError(f"{path}: model family {ck.family!r} has no task in this version")

@@ -22,6 +22,7 @@ from torch import nn
 
 from . import losses
 from .checkpoint import (
+    Checkpoint,
     load_checkpoint,
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -685,39 +686,35 @@ def train(
     return run_dir
 
 
-def export(
-    run_dir: str | os.PathLike, out_path: str | os.PathLike, card: dict | None = None
-) -> dict:
-    """Write a run's EMA network (standing BN stats) as fp16 inference weights + JSON card."""
+def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -> Checkpoint:
+    """A run's EMA network (standing BN stats) as an in-memory inference checkpoint (fp32)."""
     run_dir = Path(run_dir)
     ck = load_checkpoint(run_dir / CHECKPOINT)
+    if "train_config" not in ck.meta:
+        raise UserError(f"{run_dir / CHECKPOINT}: not a training run checkpoint")
     cfg = train_config_from_dict(json.loads(ck.meta["train_config"]))
     recipe = RECIPES[cfg.family](cfg, torch.device("cpu"), None)
     recipe.ema.load_state_dict(ck.group("ema"))
     model = recipe.inference_model()
+    data = cfg.data.source if cfg.data.source != "avatars" else f"built-in faces [0, {cfg.data.count})"
     card = {
         "family": cfg.family,
         "steps": ck.step,
         "wall_seconds": float(ck.meta.get("wall_seconds", 0.0)),
-        "data": cfg.data.source
-        if cfg.data.source != "avatars"
-        else f"built-in faces [0, {cfg.data.count})",
+        "data": data,
         "train_config": cfg.to_dict(),
         **(card or {}),
     }
-    half = {
-        f"model.{k}": (v.half() if v.is_floating_point() else v)
-        for k, v in model.state_dict().items()
-    }
-    save_checkpoint(
-        out_path,
-        half,
-        family=cfg.family,
-        config=dataclasses.asdict(cfg.model),
-        step=ck.step,
-        card=card,
-    )
-    Path(out_path).with_suffix(".json").write_text(
-        json.dumps(card, indent=2, sort_keys=True) + "\n"
-    )
-    return card
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    return Checkpoint(cfg.family, dataclasses.asdict(cfg.model), ck.step, card, tensors, {}, str(run_dir))
+
+
+def export(
+    run_dir: str | os.PathLike, out_path: str | os.PathLike, card: dict | None = None
+) -> dict:
+    """Write a run's EMA network as fp16 inference weights + a JSON model card beside it."""
+    ck = inference_checkpoint(run_dir, card)
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.tensors.items()}
+    save_checkpoint(out_path, half, family=ck.family, config=ck.config, step=ck.step, card=ck.card)
+    Path(out_path).with_suffix(".json").write_text(json.dumps(ck.card, indent=2, sort_keys=True) + "\n")
+    return ck.card
