@@ -340,8 +340,13 @@ def test_save_load_same_outputs(tmp_path):
     model.eval()
     with torch.no_grad():
         direct = model(tasks.latents(3, cfg.nz, seed=5))
-    gen = tasks.load(_tiny_checkpoint(tmp_path / "g.safetensors"))
-    assert torch.equal(gen.sample(tasks.latents(3, cfg.nz, seed=5)), direct.clamp(-1, 1))
+    path = _tiny_checkpoint(tmp_path / "g.safetensors")
+    z = tasks.latents(3, cfg.nz, seed=5)
+    a, b = tasks.load(path).sample(z), tasks.load(path).sample(z)
+    assert torch.equal(a, b)  # save -> load -> identical samples
+    # Sampling folds BN into the convolutions and runs in bf16 on CPU: close to the fp32 net.
+    assert (a - direct.clamp(-1, 1)).abs().mean() < 0.01
+    assert (a - direct.clamp(-1, 1)).abs().max() < 0.1
 
 
 def test_wrong_shape_weights(tmp_path):
@@ -373,8 +378,8 @@ def test_bad_config_and_family(tmp_path):
     unknown = _write(tmp_path / "unknown.safetensors", config={"size": 16, "colour": "red"})
     with pytest.raises(UserError, match="unknown fields"):
         tasks.load(unknown)
-    other = _write(tmp_path / "other.safetensors", family="inpaint")
-    with pytest.raises(UserError, match="no task in this version"):
+    other = _write(tmp_path / "other.safetensors", family="diffusion")
+    with pytest.raises(UserError, match="family 'diffusion' has no task"):
         tasks.load(other)
 
 

@@ -1,0 +1,71 @@
+"""Export a training run as a shipped model: fp16 weights + a model card with its measured quality.
+
+    python benchmarks/ship_model.py runs/faces-gan-64 faces-gan-64 [-n 256]
+
+Writes checkpoints/NAME.safetensors and checkpoints/NAME.json (data, steps, wall time,
+hardware, and the `genrestore eval` numbers of the exported fp16 model), and prints the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+import genrestore
+from genrestore import evaluate
+from genrestore.training import export
+
+
+def hardware() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = f", GPU {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ""
+    return f"{cpu}, {torch.get_num_threads()} threads{gpu}; torch {torch.__version__}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run_dir")
+    ap.add_argument("name")
+    ap.add_argument("-n", type=int, default=256, help="held-out faces for the evaluation")
+    ap.add_argument("--out-dir", default=str(Path(__file__).resolve().parent.parent / "checkpoints"))
+    args = ap.parse_args()
+
+    out = Path(args.out_dir) / f"{args.name}.safetensors"
+    card = export(args.run_dir, out, {"name": args.name, "hardware": hardware()})
+    task = genrestore.load(out)
+    t = time.perf_counter()
+    if card["family"] in ("gan", "vae"):
+        metrics = evaluate.evaluate_generator(task, args.n)
+    elif card["family"] == "inpaint":
+        metrics = evaluate.evaluate_inpainter(task, args.n)
+    else:
+        metrics = evaluate.evaluate_colorizer(task, args.n)
+    metrics.pop("model", None)
+    card["eval"] = metrics
+    card["eval_seconds"] = round(time.perf_counter() - t, 1)
+    card["size_bytes"] = out.stat().st_size
+    card.pop("train_config", None)
+    card["train_config"] = json.loads(json.dumps(task.card.get("train_config", {})))
+    # Re-write the file so the card inside the checkpoint matches the JSON beside it.
+    from genrestore.checkpoint import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(out)
+    save_checkpoint(out, ck.tensors, family=ck.family, config=ck.config, step=ck.step, card=card)
+    out.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(card, indent=2, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
