@@ -153,3 +153,15 @@ def test_export_load_restore_any_size(tmp_path, tiny_images, family):
         l_out, _ = rgb_to_lab_scaled(uint8_to_tensor(np.asarray(out)[None]))
         # luminance kept: mean error well under one gray level (L in [-1, 1] -> 255 levels)
         assert float((l_in - l_out).abs().mean()) * 127.5 < 1.0
+
+
+def test_cli_eval_generator_prints_swd_and_floor(tmp_path, tiny_images, capsys):
+    from genrestore.cli import main
+
+    run = train(tiny("gan"), images=tiny_images, out=str(tmp_path / "run"), progress=False)
+    export(run, tmp_path / "g.safetensors")
+    capsys.readouterr()
+    assert main(["eval", "gan", "--model", str(tmp_path / "g.safetensors"), "-n", "8"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["n"] == 8 and report["swd"] > 0 and report["swd_floor"] > 0
+    assert report["swd_ratio"] == pytest.approx(report["swd"] / report["swd_floor"], rel=0.02)
