@@ -16,9 +16,8 @@ from pathlib import Path
 
 from .errors import UserError
 
-PLANNED = {
-    "demo": "the demo issue (Gradio app)",
-}
+# Subcommands that parse but are not in this version yet: name -> what brings them.
+PLANNED: dict[str, str] = {}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -698,6 +697,26 @@ def _cmd_models(a) -> int:
     return 0
 
 
+def _cmd_demo(a) -> int:
+    import importlib.util
+    import time
+
+    started = time.perf_counter()
+    if importlib.util.find_spec("gradio") is None:
+        raise UserError("the demo needs Gradio: pip install 'genrestore[demo]'")
+    if not 1 <= a.port <= 65535:
+        raise UserError(f"--port must be between 1 and 65535, got {a.port}")
+    # demos/ sits beside the package in a source checkout; it is not an installed module.
+    path = Path(__file__).resolve().parent.parent / "demos" / "app.py"
+    if not path.is_file():
+        raise UserError(f"{path}: the demo app is missing; run from a source checkout")
+    spec = importlib.util.spec_from_file_location("genrestore_demo_app", path)
+    app = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app)
+    app.main(host=a.host, port=a.port, started=started)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -715,9 +734,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     p = sub.add_parser("models", help="list the shipped models with their cards")
     p.add_argument("--json", action="store_true", help="print the list as JSON")
-    p = sub.add_parser("demo", help="start the Gradio web demo")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=7860)
+    p = sub.add_parser(
+        "demo",
+        help="start the Gradio web demo",
+        description="Serve the web demo (generate, inpaint, colorize, complete) on the shipped "
+        "models. Needs pip install 'genrestore[demo]'. Binds 127.0.0.1 (this machine only) "
+        "unless --host says otherwise.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
     return parser
 
 
@@ -729,6 +754,7 @@ COMMANDS = {
     "complete": _cmd_complete,
     "eval": _cmd_eval,
     "models": _cmd_models,
+    "demo": _cmd_demo,
 }
 
 

@@ -278,8 +278,11 @@ def atomic_write(path: str | os.PathLike, write) -> None:
     else:
         raise UserError(f"{path}: cannot create a temporary file in {parent}")
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~umask)  # some writers (safetensors) recreate the file as 0600
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -295,17 +295,12 @@ def test_internal_errors_are_one_line_with_exit_1(capsys, monkeypatch):
 # --- later issues -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "argv",
-    [
-        ["demo"],
-    ],
-    ids=lambda a: a[0],
-)
-def test_planned_commands(capsys, argv):
-    rc, out, err = _run(capsys, *argv)
+def test_planned_commands(capsys, monkeypatch):
+    # No subcommand is planned-only in this version; the mechanism still answers politely.
+    monkeypatch.setitem(cli.PLANNED, "models", "a later issue")
+    rc, out, err = _run(capsys, "models")
     assert rc == 2 and out == ""
-    _assert_one_line_error(err, argv[0], "not in this version")
+    _assert_one_line_error(err, "models", "not in this version")
 
 
 def test_eval_of_an_unknown_model(capsys):
