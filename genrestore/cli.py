@@ -690,8 +690,13 @@ def _cmd_models(a) -> int:
     for m in models:
         c = m["card"]
         bits = [c.get("family", "?"), f"{c.get('steps', '?')} steps"]
-        if "swd" in c:
-            bits.append(f"SWD {c['swd']} (floor {c.get('swd_floor', '?')})")
+        ev = c.get("eval", c)  # shipped cards keep their measurements under "eval"
+        if "swd" in ev:
+            bits.append(f"SWD {ev['swd']} (real-vs-real floor {ev.get('swd_floor', '?')})")
+        if "kinds" in ev:
+            bits += [f"{k} {v['model']['psnr']} dB" for k, v in ev["kinds"].items()]
+        if "methods" in ev:
+            bits.append(f"PSNR {ev['methods']['model']['psnr']} dB")
         print(f"{m['name']:<22} {'  '.join(map(str, bits))}")
         print(f"{'':<22} {m['path']}")
     return 0

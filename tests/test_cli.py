@@ -200,7 +200,7 @@ def test_models_lists_a_checkpoint_with_its_card(capsys, tmp_path, only_env_chec
     rc, out, err = _run(capsys, "models")
     assert rc == 0, err
     assert "tiny-gan" in out and "gan" in out and "1234 steps" in out
-    assert "SWD 5.5 (floor 1.25)" in out and str(ckpt) in out
+    assert "SWD 5.5 (real-vs-real floor 1.25)" in out and str(ckpt) in out
     rc, out, _ = _run(capsys, "models", "--json")
     assert json.loads(out) == [{"name": "tiny-gan", "path": str(ckpt), "card": card}]
 
