@@ -199,8 +199,8 @@ class Completer:
         self,
         gen: Generator,
         *,
-        steps: int = 60,
-        restarts_per_sample: int = 3,
+        steps: int = 40,
+        restarts_per_sample: int = 4,
         lr: float = 0.1,
         prior_weight: float = 0.05,
     ):
