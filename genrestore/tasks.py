@@ -364,6 +364,8 @@ class Inpainter(_Restorer):
     transparent pixels (alpha < 128) are the missing ones. Known pixels come back exactly.
     """
 
+    takes_mask = True  # the batch machinery passes each file's mask to prepare()
+
     def prepare(self, image, mask=None) -> tuple[np.ndarray, np.ndarray]:
         """Validate -> (rgb uint8 (H, W, 3), missing bool (H, W))."""
         from .images import open_image_with_alpha, open_mask, source_name
