@@ -19,7 +19,18 @@ _LAZY = {
     "PRESETS": "genrestore.config",
 }
 
-__all__ = ["UserError", "__version__", *_LAZY]
+__all__ = [
+    "PRESETS",
+    "Colorizer",
+    "Generator",
+    "Inpainter",
+    "UserError",
+    "__version__",
+    "list_models",
+    "load",
+    "presets",
+    "train",
+]
 
 
 def __getattr__(name: str):

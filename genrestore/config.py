@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from .errors import UserError
 
@@ -91,7 +91,7 @@ class ColorizeConfig:
     ema_decay: float = 0.999
 
 
-ModelConfig = Union[GANConfig, VAEConfig, InpaintConfig, ColorizeConfig]
+ModelConfig = GANConfig | VAEConfig | InpaintConfig | ColorizeConfig
 FAMILIES: dict[str, type] = {
     "gan": GANConfig,
     "vae": VAEConfig,

@@ -13,7 +13,6 @@ import os
 import secrets
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -22,7 +21,7 @@ from .errors import UserError
 
 log = logging.getLogger("genrestore")
 
-ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | bytes | Image.Image | np.ndarray
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 MAX_PIXELS = 64_000_000  # about 8000 x 8000; larger images are refused before decoding
@@ -74,7 +73,7 @@ def _decode(src: ImageSource, name: str, max_pixels: int) -> Image.Image:
             raise UserError(
                 f"{name}: image is too large to open safely (over {max_pixels:,} pixels)"
             ) from None
-        except Exception as exc:  # PIL raises many types for junk input
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types for junk input
             raise UserError(f"{name}: not a readable image ({_short(exc)})") from None
     w, h = img.size
     if w * h > max_pixels:
@@ -86,7 +85,7 @@ def _decode(src: ImageSource, name: str, max_pixels: int) -> Image.Image:
             img.seek(0)
         img.load()
         out = ImageOps.exif_transpose(img)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types
         if opened_here:
             img.close()
         raise UserError(f"{name}: cannot decode image ({_short(exc)})") from None

@@ -111,11 +111,8 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
-class Generator:
-    """Samples faces from a learned distribution (a GAN generator or a VAE decoder).
-
-    ``generate(n, seed)`` -> list of PIL images; face i of a seed is always the same face.
-    """
+class _Task:
+    """What every task object holds: its network (eval mode), family, config and card."""
 
     def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
         self.model, self.family, self.config, self.card, self.name = (
@@ -127,6 +124,21 @@ class Generator:
         )
         self.device = next(model.parameters()).device
         self.size = config.size
+
+    @classmethod
+    def from_checkpoint(cls, ck: Checkpoint, device: torch.device):
+        model = _build(ck, device)
+        return cls(model, ck.family, model_config_from_dict(ck.family, ck.config), ck.card, ck.path)
+
+
+class Generator(_Task):
+    """Samples faces from a learned distribution (a GAN generator or a VAE decoder).
+
+    ``generate(n, seed)`` -> list of PIL images; face i of a seed is always the same face.
+    """
+
+    def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
+        super().__init__(model, family, config, card, name)
         self.nz = config.nz
         # Inference copy of the decoder: BN folded into the convolutions, channels_last.
         from .models import fold_batchnorm
@@ -140,11 +152,6 @@ class Generator:
         """Latents (N, nz) -> images (N, 3, S, S), float32, differentiable w.r.t. z."""
         with torch.autocast(self.device.type, dtype=self.amp):
             return self.fast(z.to(self.device)).float()
-
-    @classmethod
-    def from_checkpoint(cls, ck: Checkpoint, device: torch.device) -> Generator:
-        model = _build(ck, device)
-        return cls(model, ck.family, model_config_from_dict(ck.family, ck.config), ck.card, ck.path)
 
     @torch.inference_mode()
     def sample(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
@@ -235,7 +242,7 @@ class Completer:
         return pred.cpu(), loss.cpu()
 
     def __call__(self, image, mask=None, *, samples: int = 4, seed: int = 0) -> list[Image.Image]:
-        from .images import open_image_with_alpha, open_mask, source_name, uint8_to_tensor
+        from .images import open_image_with_alpha, open_mask, source_name
 
         if not 1 <= samples <= 64:
             raise UserError(f"samples must be between 1 and 64, got {samples}")
@@ -325,26 +332,10 @@ def _from_model(t: torch.Tensor, w: int, h: int) -> torch.Tensor:
     )[0]
 
 
-class _Restorer:
+class _Restorer(_Task):
     """Shared by the restoration tasks: a network at its own size, any input size outside."""
 
     batch_size = 64
-
-    def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
-        self.model, self.family, self.config, self.card, self.name = (
-            model,
-            family,
-            config,
-            card,
-            name,
-        )
-        self.device = next(model.parameters()).device
-        self.size = config.size
-
-    @classmethod
-    def from_checkpoint(cls, ck: Checkpoint, device: torch.device):
-        model = _build(ck, device)
-        return cls(model, ck.family, model_config_from_dict(ck.family, ck.config), ck.card, ck.path)
 
     @torch.inference_mode()
     def _run(self, *inputs: torch.Tensor) -> torch.Tensor:

@@ -44,7 +44,9 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
         layers = list(seq)
         for i in range(len(layers) - 1):
             conv, bn = layers[i], layers[i + 1]
-            if not isinstance(bn, nn.BatchNorm2d) or not isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)):
+            if not isinstance(bn, nn.BatchNorm2d) or not isinstance(
+                conv, (nn.Conv2d, nn.ConvTranspose2d)
+            ):
                 continue
             scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
             shift = bn.bias.detach() - bn.running_mean * scale
