@@ -39,11 +39,20 @@ def main() -> None:
     ap.add_argument("run_dir")
     ap.add_argument("name")
     ap.add_argument("-n", type=int, default=256, help="held-out faces for the evaluation")
+    ap.add_argument("--note", default="", help="a remark for the card (how it was trained)")
     ap.add_argument("--out-dir", default=str(Path(__file__).resolve().parent.parent / "checkpoints"))
     args = ap.parse_args()
 
     out = Path(args.out_dir) / f"{args.name}.safetensors"
-    card = export(args.run_dir, out, {"name": args.name, "hardware": hardware()})
+    extra = {"name": args.name, "hardware": hardware()}
+    if args.note:
+        extra["note"] = args.note
+    card = export(args.run_dir, out, extra)
+    if out.stat().st_size > 15 * 2**20:
+        size = out.stat().st_size / 2**20
+        out.unlink()
+        out.with_suffix(".json").unlink()
+        raise SystemExit(f"{out.name} would be {size:.1f} MB, over the 15 MB budget: not shipped")
     task = genrestore.load(out)
     t = time.perf_counter()
     if card["family"] in ("gan", "vae"):
@@ -56,8 +65,6 @@ def main() -> None:
     card["eval"] = metrics
     card["eval_seconds"] = round(time.perf_counter() - t, 1)
     card["size_bytes"] = out.stat().st_size
-    card.pop("train_config", None)
-    card["train_config"] = json.loads(json.dumps(task.card.get("train_config", {})))
     # Re-write the file so the card inside the checkpoint matches the JSON beside it.
     from genrestore.checkpoint import load_checkpoint, save_checkpoint
 

@@ -167,7 +167,8 @@ PRESETS: dict[str, TrainConfig] = {
         beta1=0.0,
         beta2=0.99,
     ),
-    "vae-64": TrainConfig(family="vae", model=VAEConfig(), batch=64),
+    # nf=48 keeps the fp16 export (encoder + decoder) near 11 MB, under the 15 MB budget.
+    "vae-64": TrainConfig(family="vae", model=VAEConfig(nf=48), batch=64),
     "vae-32": TrainConfig(family="vae", model=VAEConfig(size=32, nf=32), batch=64),
     "inpaint-64": TrainConfig(family="inpaint", model=InpaintConfig(), batch=32),
     "colorize-64": TrainConfig(family="colorize", model=ColorizeConfig(), batch=32),
