@@ -34,6 +34,10 @@ def best_of(fn, repeat: int = 5) -> float:
 
 
 def main() -> None:
+    t = time.perf_counter()
+    import genrestore.tasks  # noqa: F401 - imports torch; timed apart from the model loads
+
+    print(f"import genrestore.tasks (torch included): {time.perf_counter() - t:.2f} s, once per process")
     rng = np.random.default_rng(0)
     photo = Image.fromarray(load_eval_faces(1, 64)[0]).resize((512, 512), Image.BICUBIC)
     hole = np.zeros((512, 512), bool)
