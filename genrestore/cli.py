@@ -301,28 +301,15 @@ class _CompleteJob:
         self.gen, self.keep, self.samples, self.seed = gen, keep, samples, seed
 
     def prepare(self, src, mask):
-        import numpy as np
+        from .tasks import open_image_and_mask
 
-        from .data.masks import keep_mask
-        from .images import open_image_with_alpha, open_mask, source_name
-
-        rgb, alpha = open_image_with_alpha(src)
-        if self.keep:
-            missing = keep_mask(self.keep, *rgb.size)
-        elif mask is not None:
-            missing = open_mask(mask, rgb.size)
-        elif alpha is not None:
-            missing = alpha
-        else:
-            raise UserError(
-                f"{source_name(src)}: give --mask or --keep (the image has no transparency)"
-            )
-        if missing.all():
-            raise UserError(f"{source_name(mask or src)}: the mask hides the whole image")
-        return np.asarray(rgb, dtype=np.uint8), missing
+        return open_image_and_mask(src, self.keep or mask, regions=True)
 
     def batch_prepared(self, items):
-        return [self.gen.complete(rgb, miss, self.samples, self.seed) for rgb, miss in items]
+        from .tasks import Completer
+
+        completer = Completer(self.gen)
+        return [completer.complete_prepared(rgb, miss, self.samples, self.seed)[0] for rgb, miss in items]
 
     def output_paths(self, out: Path) -> list[Path]:
         return [out.with_name(f"{out.stem}-{i}.png") for i in range(self.samples)]

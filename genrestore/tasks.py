@@ -194,6 +194,37 @@ class Generator(_Task):
 # --- completion from a small visible region -----------------------------------------------------
 
 
+def open_image_and_mask(
+    image, mask=None, *, regions: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate an image and its mask -> (rgb uint8 (H, W, 3), missing bool (H, W)).
+
+    ``mask``: a mask image or bool array (white / True = missing, the image's size), None
+    to use the image's transparency, or (with ``regions``) a ``KEEP_REGIONS`` name. A mask
+    that hides every pixel is refused: nothing would be left to restore from.
+    """
+    from .images import open_image_with_alpha, open_mask, source_name
+
+    rgb, alpha_missing = open_image_with_alpha(image)
+    if regions and isinstance(mask, str) and mask in KEEP_REGIONS:
+        missing = keep_mask(mask, *rgb.size)
+    elif mask is None:
+        if alpha_missing is None:
+            raise UserError(
+                f"{source_name(image)}: no mask given and the image has no transparent pixels; "
+                "pass a mask (white = missing)" + (" or a --keep region" if regions else "")
+            )
+        missing = alpha_missing
+    else:
+        missing = open_mask(mask, rgb.size)
+    if missing.all():
+        raise UserError(
+            f"{source_name(mask if mask is not None else image)}: the mask covers the whole "
+            "image, so nothing is left to restore from"
+        )
+    return np.asarray(rgb, dtype=np.uint8), missing
+
+
 class Completer:
     """Draws whole faces around a small visible region by searching the generator's latents.
 
@@ -242,24 +273,10 @@ class Completer:
         return pred.cpu(), loss.cpu()
 
     def __call__(self, image, mask=None, *, samples: int = 4, seed: int = 0) -> list[Image.Image]:
-        from .images import open_image_with_alpha, open_mask, source_name
-
         if not 1 <= samples <= 64:
             raise UserError(f"samples must be between 1 and 64, got {samples}")
-        rgb, alpha_missing = open_image_with_alpha(image)
-        if isinstance(mask, str) and mask in KEEP_REGIONS:
-            missing = keep_mask(mask, *rgb.size)
-        elif mask is None:
-            if alpha_missing is None:
-                raise UserError(
-                    f"{source_name(image)}: give a mask (white = missing) or a --keep region"
-                )
-            missing = alpha_missing
-        else:
-            missing = open_mask(mask, rgb.size)
-        if missing.all():
-            raise UserError("the mask hides the whole image; at least a few pixels must be visible")
-        return self.complete_prepared(np.asarray(rgb, dtype=np.uint8), missing, samples, seed)[0]
+        arr, missing = open_image_and_mask(image, mask, regions=True)
+        return self.complete_prepared(arr, missing, samples, seed)[0]
 
     def complete_prepared(
         self, arr: np.ndarray, missing: np.ndarray, samples: int, seed: int
@@ -359,24 +376,7 @@ class Inpainter(_Restorer):
 
     def prepare(self, image, mask=None) -> tuple[np.ndarray, np.ndarray]:
         """Validate -> (rgb uint8 (H, W, 3), missing bool (H, W))."""
-        from .images import open_image_with_alpha, open_mask, source_name
-
-        rgb, alpha_missing = open_image_with_alpha(image)
-        if mask is None:
-            if alpha_missing is None:
-                raise UserError(
-                    f"{source_name(image)}: no mask given and the image has no transparent "
-                    "pixels; pass a mask (white = missing)"
-                )
-            missing = alpha_missing
-        else:
-            missing = open_mask(mask, rgb.size)
-        if missing.all():
-            raise UserError(
-                f"{source_name(mask if mask is not None else image)}: the mask covers the whole "
-                "image, so nothing is left to restore from (try `genrestore generate`)"
-            )
-        return np.asarray(rgb, dtype=np.uint8), missing
+        return open_image_and_mask(image, mask)
 
     def __call__(self, image, mask=None) -> Image.Image:
         return self.batch([image], [mask])[0]

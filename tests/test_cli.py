@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_error as _assert_one_line_error
+from cli_helpers import run_cli as _run
 from PIL import Image
 
 from genrestore import cli, tasks
@@ -49,21 +51,6 @@ def _tiny_checkpoint(path: Path) -> Path:
         config=dataclasses.asdict(TINY_GAN),
     )
     return path
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _assert_one_line_error(err: str, *words: str) -> None:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("genrestore: error:"), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in lines[0], (w, err)
 
 
 def _parse_error(capsys, *argv: str) -> str:

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_error as _assert_one_line_error
+from cli_helpers import run_cli as _run
 from PIL import Image
 
 from genrestore import cli, tasks
@@ -62,21 +64,6 @@ def _mask(path: Path, w: int, h: int) -> np.ndarray:
     missing[h // 4 : h // 2, w // 3 : 2 * w // 3] = True
     Image.fromarray(missing.astype(np.uint8) * 255).save(path)
     return missing
-
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    rc = cli.main(list(argv))
-    out, err = capsys.readouterr()
-    return rc, out, err
-
-
-def _assert_one_line_error(err: str, *words: str) -> None:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("genrestore: error:"), err
-    assert "Traceback" not in err
-    for w in words:
-        assert w in lines[0], (w, err)
 
 
 def _files(root: Path) -> list[str]:
