@@ -165,3 +165,21 @@ def test_cli_eval_generator_prints_swd_and_floor(tmp_path, tiny_images, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 8 and report["swd"] > 0 and report["swd_floor"] > 0
     assert report["swd_ratio"] == pytest.approx(report["swd"] / report["swd_floor"], rel=0.02)
+
+
+def test_train_on_a_folder_of_photos(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    for i in range(10):
+        arr = rng.integers(0, 255, (30 + i, 50, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(photos / ("sub" if i % 2 else "") / f"{i}.jpg")
+    (photos / "broken.png").write_bytes(b"not an image")
+    run = train(tiny("gan"), data=str(photos), out=str(tmp_path / "run"), progress=False)
+    ck = load_checkpoint(run / CHECKPOINT)
+    assert ck.step == 4
+    cfg = json.loads(ck.meta["train_config"])
+    assert cfg["data"]["source"] == str(photos)
+    assert genrestore.load(run).generate(2, seed=0)[0].size == (16, 16)
