@@ -55,12 +55,7 @@ def main() -> None:
         raise SystemExit(f"{out.name} would be {size:.1f} MB, over the 15 MB budget: not shipped")
     task = genrestore.load(out)
     t = time.perf_counter()
-    if card["family"] in ("gan", "vae"):
-        metrics = evaluate.evaluate_generator(task, args.n)
-    elif card["family"] == "inpaint":
-        metrics = evaluate.evaluate_inpainter(task, args.n)
-    else:
-        metrics = evaluate.evaluate_colorizer(task, args.n)
+    metrics = evaluate.EVALUATORS[card["family"]](task, args.n)
     metrics.pop("model", None)
     card["eval"] = metrics
     card["eval_seconds"] = round(time.perf_counter() - t, 1)

@@ -652,13 +652,7 @@ def _cmd_eval(a) -> int:
     wanted = ("gan", "vae") if a.family == "complete" else (a.family,)
     if task.family not in wanted:
         raise UserError(f"{name}: is a {task.family} model, not {' or '.join(wanted)}")
-    run = {
-        "gan": evaluate.evaluate_generator,
-        "vae": evaluate.evaluate_generator,
-        "inpaint": evaluate.evaluate_inpainter,
-        "colorize": evaluate.evaluate_colorizer,
-        "complete": evaluate.evaluate_completer,
-    }[a.family]
+    run = evaluate.EVALUATORS[a.family]
     n = a.n or (64 if a.family == "complete" else 256)
     print(json.dumps(run(task, n, data=a.data, seed=a.seed), sort_keys=True))
     return 0

@@ -266,3 +266,13 @@ def evaluate_completer(
             "met": bool(s_comp <= 1.3 * s_plain and sec < 3.0),
         },
     }
+
+
+# What `genrestore eval FAMILY` runs, by family.
+EVALUATORS = {
+    "gan": evaluate_generator,
+    "vae": evaluate_generator,
+    "inpaint": evaluate_inpainter,
+    "colorize": evaluate_colorizer,
+    "complete": evaluate_completer,
+}
