@@ -102,6 +102,17 @@ class Served:
     url: str
     cold_start_s: float
     log: Path
+    pid: int = 0
+
+    def peak_rss_mb(self) -> float | None:
+        """The server's peak resident memory so far (Linux /proc), or None elsewhere."""
+        try:
+            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            return None
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -145,7 +156,7 @@ def served(tmp_path_factory):
                     pytest.fail(f"genrestore demo served nothing in 120 s:\n{log.read_text()}")
                 time.sleep(0.1)
             cold = time.perf_counter() - t0
-            yield Served(url, cold, log)
+            yield Served(url, cold, log, proc.pid)
         finally:
             proc.terminate()
             try:
@@ -387,7 +398,9 @@ def test_twenty_concurrent_inpaint_requests(served, tmp_path, capsys):
     assert len(results) == 20
     for damaged, inpainted in results:
         assert Image.open(damaged).size == (80, 96) and Image.open(inpainted).size == (80, 96)
-    _report(capsys, f"20 concurrent inpaint requests: {dt:.2f} s")
+    rss = served.peak_rss_mb()
+    peak = f", server peak RSS {rss:.0f} MB" if rss is not None else ""
+    _report(capsys, f"20 concurrent inpaint requests: {dt:.2f} s{peak}")
 
 
 def test_oversized_upload_is_refused_politely(served, tmp_path):
