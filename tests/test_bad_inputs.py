@@ -236,3 +236,40 @@ def test_paths_that_do_not_work(tmp_path, capsys, models, cmd):
         lines = err.strip().splitlines()
         assert rc == 2 and len(lines) == 1 and lines[0].startswith("genrestore: error:"), err
         assert name in lines[0] and "Traceback" not in err, err
+
+
+def test_batch_killed_midway_then_rerun_finishes_without_redoing(tmp_path, models):
+    """SIGKILL a batch job midway; the re-run completes the rest and keeps finished files."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(150):
+        _rgb(48, 40, seed=i).save(src / f"{i:03d}.png")
+    argv = [sys.executable, "-m", "genrestore.cli", "colorize", "--image", str(src), "--out",
+            str(out), "--model", models["colorize"], "--batch-size", "4", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if out.exists() and len(list(out.glob("*.png"))) >= 20:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in out.glob("*.png")}
+    assert 0 < len(done) < 150, len(done)  # killed midway
+    rerun = subprocess.run(argv, capture_output=True, text=True, check=False, env=dict(os.environ))
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"skipped {len(done)} already done" in rerun.stderr
+    finals = sorted(out.glob("*.png"))
+    assert len(finals) == 150
+    for p in finals:
+        with Image.open(p) as im:  # every output is a whole, readable image
+            im.load()
+            assert im.size == (48, 40)
+        if p.name in done:
+            assert p.stat().st_mtime_ns == done[p.name]  # finished files were not redone
