@@ -94,6 +94,11 @@ def _build(ck: Checkpoint, device: torch.device) -> torch.nn.Module:
     return model.to(device).eval()
 
 
+def _finite(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] with NaN/inf replaced: a broken model never yields NaN pixels."""
+    return torch.nan_to_num(x, nan=0.0, posinf=1.0, neginf=-1.0).clamp(-1, 1)
+
+
 def latents(n: int, nz: int, seed: int, truncation: float = 1.0) -> torch.Tensor:
     """(n, nz) standard-normal latents; row i depends only on (seed, i)."""
     if seed < 0:  # numpy's seed sequence refuses negative entries with a bare ValueError
@@ -157,7 +162,7 @@ class Generator(_Task):
     def sample(self, z: torch.Tensor, batch: int = 256) -> torch.Tensor:
         """Latents (N, nz) -> images (N, 3, size, size) in [-1, 1]."""
         outs = [self.forward(z[i : i + batch]) for i in range(0, z.shape[0], batch)]
-        return torch.cat(outs).clamp(-1, 1)
+        return _finite(torch.cat(outs))
 
     def generate(
         self, n: int = 16, seed: int = 0, truncation: float | None = None
@@ -267,7 +272,7 @@ class Completer:
             (rec + self.prior_weight * prior).sum().backward()
             opt.step()
         with torch.no_grad():
-            pred = net(z).clamp(-1, 1)
+            pred = _finite(net(z))
             diff = (pred - x) * known
             loss = diff.pow(2).flatten(1).sum(1) / denom
         return pred.cpu(), loss.cpu()
@@ -361,8 +366,7 @@ class _Restorer(_Task):
         for i in range(0, inputs[0].shape[0], self.batch_size):
             chunk = [x[i : i + self.batch_size].to(self.device) for x in inputs]
             outs.append(self.model(*chunk).float().cpu())
-        out = torch.cat(outs)
-        return torch.nan_to_num(out, nan=0.0, posinf=1.0, neginf=-1.0).clamp(-1, 1)
+        return _finite(torch.cat(outs))
 
 
 class Inpainter(_Restorer):

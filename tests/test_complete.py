@@ -173,3 +173,15 @@ def test_eval_complete_reports_everything(tiny_gan):
     ):
         assert np.isfinite(r[k]), k
     assert r["diversity_l1"] > 0 and 0 < r["visible_fraction"] < 0.1
+
+
+def test_a_model_with_nan_weights_never_returns_nan_pixels(tiny_gan, face):
+    gen = genrestore.load(tiny_gan)
+    with torch.no_grad():
+        for p in gen.fast.parameters():
+            p.fill_(float("nan"))
+    imgs = gen.generate(2, seed=0) + gen.complete(face, "eyes", samples=2)
+    for im in imgs:
+        arr = np.asarray(im)
+        assert arr.dtype == np.uint8 and arr.shape[2] == 3  # finite, valid pixels
+    assert np.all(np.asarray(imgs[0]) == 128)  # NaN became mid-gray (0 -> 127.5 -> 128)
