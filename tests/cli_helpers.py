@@ -18,3 +18,23 @@ def assert_one_line_error(err: str, *words: str) -> None:
     assert "Traceback" not in err
     for w in words:
         assert w in lines[0], (w, err)
+
+
+def write_tiny_checkpoints(folder, configs: dict) -> dict[str, str]:
+    """Untrained checkpoints, one per {family: config}, seeded: {family: path}."""
+    import dataclasses
+
+    import torch
+
+    from genrestore.checkpoint import save_checkpoint
+    from genrestore.models import build_inference_model
+
+    paths = {}
+    for family, cfg in configs.items():
+        torch.manual_seed(0)
+        net = build_inference_model(family, cfg)
+        path = folder / f"tiny-{family}.safetensors"
+        state = {"model." + k: v for k, v in net.state_dict().items()}
+        save_checkpoint(path, state, family=family, config=dataclasses.asdict(cfg))
+        paths[family] = str(path)
+    return paths

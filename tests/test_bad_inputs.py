@@ -6,7 +6,6 @@ Every input is generated here (no binary fixtures).
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import struct
 import zlib
@@ -14,13 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from cli_helpers import run_cli
+from cli_helpers import run_cli, write_tiny_checkpoints
 from PIL import Image
 
-from genrestore.checkpoint import save_checkpoint
 from genrestore.config import ColorizeConfig, GANConfig, InpaintConfig
-from genrestore.models import build_inference_model
 
 TINY = {
     "inpaint": InpaintConfig(size=16, nf=8, depth=2, n_res=1, ndf=8),
@@ -31,16 +27,8 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory) -> dict[str, str]:
-    folder = tmp_path_factory.mktemp("models")
-    paths = {}
-    for family, cfg in TINY.items():
-        torch.manual_seed(0)
-        net = build_inference_model(family, cfg)
-        path = folder / f"tiny-{family}.safetensors"
-        save_checkpoint(path, {"model." + k: v for k, v in net.state_dict().items()},
-                        family=family, config=dataclasses.asdict(cfg))  # fmt: skip
-        paths[family] = str(path)
-    return paths
+    """Untrained tiny checkpoints per family, built once: {family: path}."""
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("models"), TINY)
 
 
 def _rgb(w=40, h=30, seed=0) -> Image.Image:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from cli_helpers import assert_one_line_error as _assert_one_line_error
 from cli_helpers import run_cli as _run
+from cli_helpers import write_tiny_checkpoints
 from PIL import Image
 
 from genrestore import cli, tasks
-from genrestore.checkpoint import save_checkpoint
 from genrestore.config import ColorizeConfig, GANConfig, InpaintConfig
-from genrestore.models import build_inference_model
 
 TINY = {
     "inpaint": InpaintConfig(size=16, nf=8, depth=2, n_res=1, ndf=8),
@@ -29,20 +26,7 @@ OLD = 1_000_000_000  # an mtime in the past, to see whether a file was rewritten
 @pytest.fixture(scope="session")
 def models(tmp_path_factory) -> dict[str, str]:
     """Untrained tiny checkpoints per family, built once: {family: path}."""
-    folder = tmp_path_factory.mktemp("models")
-    paths = {}
-    for family, cfg in TINY.items():
-        torch.manual_seed(0)
-        net = build_inference_model(family, cfg)
-        path = folder / f"tiny-{family}.safetensors"
-        save_checkpoint(
-            path,
-            {"model." + k: v for k, v in net.state_dict().items()},
-            family=family,
-            config=dataclasses.asdict(cfg),
-        )
-        paths[family] = str(path)
-    return paths
+    return write_tiny_checkpoints(tmp_path_factory.mktemp("models"), TINY)
 
 
 @pytest.fixture(autouse=True)
