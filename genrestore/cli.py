@@ -59,7 +59,12 @@ def _add_train(sub) -> None:
     p.add_argument(
         "--steps", type=_positive, default=None, help=f"training steps (default {d.steps})"
     )
-    p.add_argument("--batch", type=_positive, default=None, help=f"batch size (default {d.batch})")
+    p.add_argument(
+        "--batch",
+        type=_positive,
+        default=None,
+        help=f"batch size: with torchrun, of all processes together (default {d.batch})",
+    )
     p.add_argument(
         "--save-every",
         type=_positive,
@@ -71,6 +76,12 @@ def _add_train(sub) -> None:
         type=_positive,
         default=None,
         help=f"sample grid every N steps ({d.sample_every})",
+    )
+    p.add_argument(
+        "--log-every",
+        type=_positive,
+        default=None,
+        help=f"log losses and img/s every N steps ({d.log_every})",
     )
     p.add_argument("--out", default=None, help="run directory (default runs/FAMILY-SIZE-TIME)")
     p.add_argument(
@@ -107,6 +118,7 @@ def _cmd_train(a) -> int:
         "batch": a.batch,
         "save_every": a.save_every,
         "sample_every": a.sample_every,
+        "log_every": a.log_every,
         "out": a.out,
         "device": a.device,
         "precision": a.precision,
@@ -127,7 +139,8 @@ def _cmd_train(a) -> int:
     from .training import train
 
     run_dir = train(resolved, resume=a.resume, progress=not a.no_progress)
-    print(f"run saved in {run_dir}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: one line, not one per process
+        print(f"run saved in {run_dir}")
     return 0
 
 
@@ -309,7 +322,10 @@ class _CompleteJob:
         from .tasks import Completer
 
         completer = Completer(self.gen)
-        return [completer.complete_prepared(rgb, miss, self.samples, self.seed)[0] for rgb, miss in items]
+        return [
+            completer.complete_prepared(rgb, miss, self.samples, self.seed)[0]
+            for rgb, miss in items
+        ]
 
     def output_paths(self, out: Path) -> list[Path]:
         return [out.with_name(f"{out.stem}-{i}.png") for i in range(self.samples)]
@@ -744,6 +760,13 @@ COMMANDS = {
 }
 
 
+def _rank_tag() -> str:
+    """ "[rank 1] " under torchrun with several processes (each prints its own error)."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) > 1:
+        return f"[rank {os.environ.get('RANK', '?')}] "
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="genrestore: %(message)s", level=logging.INFO, stream=sys.stderr)
     args = build_parser().parse_args(argv)
@@ -754,7 +777,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"genrestore: error: {exc}", file=sys.stderr)
+        print(f"genrestore: error: {_rank_tag()}{exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("genrestore: interrupted", file=sys.stderr)
@@ -767,7 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         kind = (
             "" if isinstance(exc, TrainingDiverged) else f"internal error ({type(exc).__name__}): "
         )
-        print(f"genrestore: error: {kind}{exc}".splitlines()[0], file=sys.stderr)
+        print(f"genrestore: error: {_rank_tag()}{kind}{exc}".splitlines()[0], file=sys.stderr)
         return 1
 
 

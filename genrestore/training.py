@@ -8,9 +8,11 @@ where the last save left off.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
+import logging
 import os
 import random
 import time
@@ -31,10 +33,13 @@ from .checkpoint import (
 from .color import lab_scaled_to_rgb, rgb_to_lab_scaled
 from .config import DataConfig, TrainConfig, train_config_from_dict
 from .data.augment import diff_augment
+from .distributed import SINGLE_PROCESS, Dist, device_for, env_rank, from_env
 from .errors import UserError
 from .images import image_grid, save_image, tensor_to_pil
 
 CHECKPOINT = "checkpoint.safetensors"
+
+log = logging.getLogger("genrestore")
 
 
 class TrainingDiverged(RuntimeError):
@@ -45,14 +50,8 @@ class TrainingDiverged(RuntimeError):
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
-    try:
-        return torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+    """``auto`` -> cuda if available else cpu; a clear error for unknown or absent devices."""
+    return device_for(name, local_rank=0, world=1)
 
 
 def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
@@ -96,27 +95,57 @@ def autocast(device: torch.device, amp: torch.dtype | None):
 
 
 class BatchSampler:
-    """Shuffled epochs over N images, driven by its own generator; state saves as tensors."""
+    """Shuffled epochs over N images, driven by its own generator; state saves as tensors.
 
-    def __init__(self, images: torch.Tensor, batch: int, seed: int, hflip: bool):
-        self.images = images  # uint8 (N, H, W, 3)
-        self.batch = min(batch, images.shape[0])
+    ``images`` is read row by row (a memory map stays a memory map: only the rows of a
+    batch are copied). With ``world`` processes, every rank draws the same global batch
+    of ``batch`` indices and takes its own ``batch // world`` of them, so the data order
+    (and the saved sampler state) is the same on every rank and for any world size.
+    """
+
+    def __init__(
+        self,
+        images: np.ndarray,
+        batch: int,
+        seed: int,
+        hflip: bool,
+        rank: int = 0,
+        world: int = 1,
+    ):
+        self.images = images  # uint8 (N, H, W, 3), numpy or memmap
+        n = images.shape[0]
+        if batch % world:
+            raise UserError(
+                f"--batch {batch} does not split evenly over {world} processes; "
+                f"use a multiple of {world} (it is the global batch, all processes together)"
+            )
+        if batch > n:  # a tiny dataset: one batch is all of it (rounded to split evenly)
+            batch = n - n % world
+            if batch == 0:
+                raise UserError(f"{n} training images cannot be shared by {world} processes")
+        self.batch = batch  # global: all ranks together
+        self.local = batch // world
+        self.rank, self.world = rank, world
         self.hflip = hflip
         self.g = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(images.shape[0], generator=self.g)
+        self.perm = torch.randperm(n, generator=self.g)
         self.pos = 0
 
     def next(self, device: torch.device) -> torch.Tensor:
-        """A batch (B, 3, H, W) float in [-1, 1], channels_last, on ``device``."""
+        """This rank's batch (B / world, 3, H, W) float in [-1, 1], channels_last, on ``device``."""
         if self.pos + self.batch > self.perm.numel():
             self.perm = torch.randperm(self.images.shape[0], generator=self.g)
             self.pos = 0
-        idx = self.perm[self.pos : self.pos + self.batch]
+        mine = slice(self.rank * self.local, (self.rank + 1) * self.local)
+        idx = self.perm[self.pos : self.pos + self.batch][mine]
         self.pos += self.batch
-        x = self.images[idx].to(device, non_blocking=True).permute(0, 3, 1, 2).float()
+        rows = torch.from_numpy(np.ascontiguousarray(self.images[idx.numpy()]))
+        if device.type == "cuda":
+            rows = rows.pin_memory()
+        x = rows.to(device, non_blocking=True).permute(0, 3, 1, 2).float()
         x = x.div_(127.5).sub_(1.0)
         if self.hflip:
-            flip = (torch.rand(x.shape[0], generator=self.g) < 0.5).to(device)
+            flip = (torch.rand(self.batch, generator=self.g)[mine] < 0.5).to(device)
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
         return x.contiguous(memory_format=torch.channels_last)
 
@@ -206,19 +235,25 @@ class GANRecipe:
 
     family = "gan"
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, amp: torch.dtype | None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        device: torch.device,
+        amp: torch.dtype | None,
+        dist: Dist = SINGLE_PROCESS,
+    ):
         from .models.gan import Discriminator, Generator
 
         m = cfg.model
-        self.cfg, self.m, self.device, self.amp = cfg, m, device, amp
+        self.cfg, self.m, self.device, self.amp, self.dist = cfg, m, device, amp, dist
         self.G = Generator(m).to(device, memory_format=torch.channels_last)
         self.D = Discriminator(m).to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), device)
         self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), device)
         self.d_loss, self.g_loss = losses.GAN_LOSSES[m.loss]
-        self.g_z = torch.Generator().manual_seed(cfg.seed + 1)
-        self.g_aug = torch.Generator().manual_seed(cfg.seed + 2)
+        self.g_z = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
+        self.g_aug = torch.Generator().manual_seed(dist.seed(cfg.seed + 2))
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
     def _z(self, n: int) -> torch.Tensor:
@@ -246,6 +281,7 @@ class GANRecipe:
             r1 = losses.r1_penalty(logits, x)
             self.scaler.scale(r1 * (0.5 * self.m.r1_gamma * self.m.r1_every)).backward()
             out["r1"] = r1.detach()
+        self.dist.sync_grads(self.D.parameters())
         self.scaler.step(self.opt_d)
         # Generator
         self.opt_g.zero_grad(set_to_none=True)
@@ -254,6 +290,7 @@ class GANRecipe:
             loss_g = self.g_loss(self.D(self._aug(fake)).float())
         self.scaler.scale(loss_g).backward()
         self.D.requires_grad_(True)
+        self.dist.sync_grads(self.G.parameters())
         self.scaler.step(self.opt_g)
         self.scaler.update()
         decay = min(self.m.ema_decay, (1 + step) / (10 + step))
@@ -291,15 +328,21 @@ class VAERecipe:
 
     family = "vae"
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, amp: torch.dtype | None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        device: torch.device,
+        amp: torch.dtype | None,
+        dist: Dist = SINGLE_PROCESS,
+    ):
         from .models.vae import VAE
 
         m = cfg.model
-        self.cfg, self.m, self.device, self.amp = cfg, m, device, amp
+        self.cfg, self.m, self.device, self.amp, self.dist = cfg, m, device, amp, dist
         self.vae = VAE(m).to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.vae).requires_grad_(False)
         self.opt = adam(self.vae.parameters(), m.lr, (m.beta1, m.beta2), device)
-        self.g_eps = torch.Generator().manual_seed(cfg.seed + 1)
+        self.g_eps = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -313,6 +356,7 @@ class VAERecipe:
         kl = losses.kl_divergence(mu, logvar)
         loss = rec + self.m.beta * kl
         self.scaler.scale(loss).backward()
+        self.dist.sync_grads(self.vae.parameters())
         self.scaler.step(self.opt)
         self.scaler.update()
         ema_update(self.ema, self.vae, min(self.m.ema_decay, (1 + step) / (10 + step)))
@@ -360,12 +404,18 @@ class RestoreRecipe:
 
     d_channels = 3
 
-    def __init__(self, cfg: TrainConfig, device: torch.device, amp: torch.dtype | None):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        device: torch.device,
+        amp: torch.dtype | None,
+        dist: Dist = SINGLE_PROCESS,
+    ):
         from .models import build_inference_model
         from .models.patchgan import PatchGAN
 
         m = cfg.model
-        self.cfg, self.m, self.device, self.amp = cfg, m, device, amp
+        self.cfg, self.m, self.device, self.amp, self.dist = cfg, m, device, amp, dist
         self.G = build_inference_model(cfg.family, m).to(device, memory_format=torch.channels_last)
         self.D = PatchGAN(self.d_channels, m.ndf).to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
@@ -385,6 +435,7 @@ class RestoreRecipe:
             d_fake, _ = self.D(fake_v.detach())
             loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
         self.scaler.scale(loss_d).backward()
+        self.dist.sync_grads(self.D.parameters())
         self.scaler.step(self.opt_d)
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
@@ -398,6 +449,7 @@ class RestoreRecipe:
         loss_g = rec + self.m.adv_weight * adv + self.m.fm_weight * fm
         self.scaler.scale(loss_g).backward()
         self.D.requires_grad_(True)
+        self.dist.sync_grads(self.G.parameters())
         self.scaler.step(self.opt_g)
         self.scaler.update()
         ema_update(self.ema, self.G, min(self.m.ema_decay, (1 + step) / (10 + step)))
@@ -443,9 +495,12 @@ class InpaintRecipe(RestoreRecipe):
 
         n, _, h, w = real.shape
         weights = parse_mask_mix(self.m.masks)
-        seed = self.cfg.seed
+        seed, first = self.cfg.seed, self.dist.rank * n  # index in the global batch
         masks = np.stack(
-            [mixed_mask(h, w, np.random.default_rng([seed, step, i]), weights) for i in range(n)]
+            [
+                mixed_mask(h, w, np.random.default_rng([seed, step, first + i]), weights)
+                for i in range(n)
+            ]
         )
         mask = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
         return {"real": real, "mask": mask.contiguous(memory_format=torch.channels_last)}
@@ -504,7 +559,31 @@ RECIPES = {"gan": GANRecipe, "vae": VAERecipe, "inpaint": InpaintRecipe, "colori
 # --- checkpointing of a run ----------------------------------------------------------------------
 
 
-def _save_run(path: Path, recipe, sampler: BatchSampler, cfg: TrainConfig, step: int, wall: float):
+def _rng_states(recipe) -> dict:
+    """This process's random streams: the recipe's generators, torch's, Python's and numpy's."""
+    tensors = {name: g.get_state() for name, g in recipe.generators().items()}
+    tensors["torch"] = torch.get_rng_state()
+    return {"tensors": tensors, "host": _rng_meta()}
+
+
+def _save_run(
+    path: Path,
+    recipe,
+    sampler: BatchSampler,
+    cfg: TrainConfig,
+    step: int,
+    wall: float,
+    dist: Dist = SINGLE_PROCESS,
+):
+    """Collective: every rank hands over its RNG state; rank 0 writes the one checkpoint.
+
+    Rank 0's streams keep the single-process names (``rng.z``, meta ``rng_host``); rank r > 0
+    adds ``rng.rank<r>.*`` and ``rng_host.rank<r>``. Models, optimizers and the sampler are
+    identical on every rank, so they are stored once.
+    """
+    states = dist.gather(_rng_states(recipe))
+    if not dist.is_main:
+        return
     tensors: dict[str, torch.Tensor] = {}
     for prefix, mod in recipe.modules().items():
         for k, v in mod.state_dict().items():
@@ -514,9 +593,12 @@ def _save_run(path: Path, recipe, sampler: BatchSampler, cfg: TrainConfig, step:
         t, rest = optimizer_to_tensors(opt, f"optim.{name}")
         tensors.update(t)
         optim_meta[name] = rest
-    for name, g in recipe.generators().items():
-        tensors[f"rng.{name}"] = g.get_state()
-    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {}
+    for r, st in enumerate(states):
+        tag = "" if r == 0 else f"rank{r}."
+        for name, state in st["tensors"].items():
+            tensors[f"rng.{tag}{name}"] = state
+        meta["rng_host" if r == 0 else f"rng_host.rank{r}"] = st["host"]
     for k, v in sampler.state().items():
         tensors[f"sampler.{k}"] = v
     save_checkpoint(
@@ -528,13 +610,22 @@ def _save_run(path: Path, recipe, sampler: BatchSampler, cfg: TrainConfig, step:
         meta={
             "train_config": json.dumps(cfg.to_dict(), sort_keys=True),
             "optim": json.dumps(optim_meta),
-            "rng_host": _rng_meta(),
             "wall_seconds": f"{wall:.1f}",
+            "world_size": str(dist.world),
+            **meta,
         },
     )
 
 
-def _load_run(path: Path, recipe, sampler: BatchSampler) -> tuple[int, float]:
+def _load_run(
+    path: Path, recipe, sampler: BatchSampler, dist: Dist = SINGLE_PROCESS
+) -> tuple[int, float]:
+    """Restore a run checkpoint on this rank; returns (step, wall seconds so far).
+
+    A rank the checkpoint has no random streams for (the run was saved by fewer processes)
+    starts fresh streams seeded by (seed, rank, step): training goes on correctly, just not
+    bit-identical to an uninterrupted run.
+    """
     ck = load_checkpoint(path)
     for prefix, mod in recipe.modules().items():
         try:
@@ -544,11 +635,29 @@ def _load_run(path: Path, recipe, sampler: BatchSampler) -> tuple[int, float]:
     optim_meta = json.loads(ck.meta["optim"])
     for name, opt in recipe.optimizers().items():
         optimizer_from_tensors(opt, ck.tensors, f"optim.{name}", optim_meta[name])
-    for name, g in recipe.generators().items():
-        g.set_state(ck.tensors[f"rng.{name}"])
-    torch.set_rng_state(ck.tensors["rng.torch"])
     sampler.load_state(ck.group("sampler"))
-    _restore_rng_meta(ck.meta["rng_host"])
+    saved_world = int(ck.meta.get("world_size", "1"))
+    tag = "" if dist.rank == 0 else f"rank{dist.rank}."
+    if f"rng.{tag}torch" in ck.tensors:
+        for name, g in recipe.generators().items():
+            g.set_state(ck.tensors[f"rng.{tag}{name}"])
+        torch.set_rng_state(ck.tensors[f"rng.{tag}torch"])
+        _restore_rng_meta(ck.meta["rng_host" if dist.rank == 0 else f"rng_host.{tag[:-1]}"])
+    else:
+        seed = recipe.cfg.seed
+        for k, g in enumerate(recipe.generators().values()):
+            g.manual_seed(dist.seed(int(np.random.SeedSequence([seed, ck.step, k]).entropy)))
+        torch.manual_seed(dist.seed(seed + ck.step))
+        random.seed(dist.seed(seed + ck.step))
+        np.random.seed(dist.seed(seed + ck.step) % 2**32)
+    if saved_world != dist.world and dist.is_main:
+        log.warning(
+            "%s was saved by %d process(es) and resumes with %d: the data order goes on where "
+            "it stopped, but the random streams differ from an uninterrupted run",
+            path,
+            saved_world,
+            dist.world,
+        )
     return ck.step, float(ck.meta.get("wall_seconds", 0.0))
 
 
@@ -569,6 +678,8 @@ def resolve_config(config: TrainConfig, **overrides) -> TrainConfig:
     if cfg.steps < 1 or cfg.batch < 1:
         raise UserError("steps and batch must be at least 1")
     if not cfg.out:
+        if env_rank()[1] > 1:  # each process would stamp its own time: one dir is needed
+            raise UserError("with several processes (torchrun), give the run directory: --out DIR")
         stamp = time.strftime("%Y%m%d-%H%M%S")
         cfg = dataclasses.replace(
             cfg, out=str(Path("runs") / f"{cfg.family}-{cfg.model.size}-{stamp}")
@@ -590,10 +701,18 @@ def train(
     With ``resume=True`` the run dir's checkpoint is restored (models, EMA, optimizers, RNG,
     data order) and training continues to ``steps``; the result is bit-for-bit the same as
     an uninterrupted run on CPU.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) each process trains on its share of every global
+    batch of ``config.batch`` images, gradients are averaged after each backward, and only
+    rank 0 writes the log, sample grids and the checkpoint (which holds every rank's random
+    streams, so a distributed resume is exact too). The run directory must be on a
+    filesystem all processes see when resuming.
     """
     from tqdm import tqdm
 
     cfg = resolve_config(config, **overrides)
+    rank, world, local_rank = env_rank()
+    is_main = rank == 0
     run_dir = Path(cfg.out)
     ckpt_path = run_dir / CHECKPOINT
     if resume:
@@ -607,74 +726,103 @@ def train(
         raise UserError(
             f"{run_dir} already holds a run; pass --resume to continue it, or a new --out"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
 
-    device = resolve_device(cfg.device)
+    device = device_for(cfg.device, local_rank, world)
     amp = autocast_dtype(device, cfg.precision)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.seed)  # the same on every rank: same initial weights
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
 
+    # Before joining the process group: a long cache build must not run into its timeouts.
+    # Every process maps the same cache file; one builds it while the others wait on its lock.
     if images is None:
         images = load_training_images(cfg.data, cfg.model.size, progress=progress)
-    if images.shape[1:] != (cfg.model.size, cfg.model.size, 3):
-        raise UserError(f"training images are {images.shape[1:]}, expected {cfg.model.size}px RGB")
-    data = torch.from_numpy(np.array(images, dtype=np.uint8))  # a private, writable copy
-    if device.type == "cuda":
-        data = data.pin_memory()
-    sampler = BatchSampler(data, cfg.batch, cfg.seed, cfg.data.hflip)
-    recipe = RECIPES[cfg.family](cfg, device, amp)
+    if images.shape[1:] != (cfg.model.size, cfg.model.size, 3) or images.dtype != np.uint8:
+        raise UserError(
+            f"training images are {images.dtype} {images.shape[1:]}, "
+            f"expected uint8 {cfg.model.size}px RGB"
+        )
+    dist = from_env(device)
+    try:
+        return _train_loop(cfg, run_dir, images, device, amp, dist, resume, progress, tqdm)
+    finally:
+        dist.close()
+
+
+def _train_loop(cfg, run_dir, images, device, amp, dist: Dist, resume, progress, tqdm) -> Path:
+    ckpt_path = run_dir / CHECKPOINT
+    sampler = BatchSampler(images, cfg.batch, cfg.seed, cfg.data.hflip, dist.rank, dist.world)
+    recipe = RECIPES[cfg.family](cfg, device, amp, dist)
+    dist.broadcast_modules(recipe.modules().values())
+    if dist.rank:  # per-rank streams for anything drawn from the global generators
+        torch.manual_seed(dist.seed(cfg.seed))
+        random.seed(dist.seed(cfg.seed))
+        np.random.seed(dist.seed(cfg.seed) % 2**32)
     if hasattr(recipe, "preview"):
-        recipe.preview = BatchSampler(data[:8], 8, 0, False).next(device)
+        recipe.preview = BatchSampler(images[:8], 8, 0, False).next(device)
 
     start, wall_before = 0, 0.0
     if resume:
-        start, wall_before = _load_run(ckpt_path, recipe, sampler)
-    (run_dir / "config.json").write_text(cfg.to_json())
+        start, wall_before = _load_run(ckpt_path, recipe, sampler, dist)
+    if dist.is_main:
+        (run_dir / "config.json").write_text(cfg.to_json())
     last_save = start
     t0 = time.perf_counter()
     t_window, n_window = t0, 0
+    where = f"{device} amp={amp}" + (f" x {dist.world} processes" if dist.enabled else "")
     bar = tqdm(
         range(start + 1, cfg.steps + 1),
         initial=start,
         total=cfg.steps,
-        disable=not progress,
-        desc=f"train {cfg.family}",
+        disable=not (progress and dist.is_main),
+        desc=f"train {cfg.family}" + (f" x{dist.world}" if dist.enabled else ""),
         unit="step",
         dynamic_ncols=True,
     )
-    with open(run_dir / "log.txt", "a") as log_file, bar:
-        log_file.write(
-            f"# {'resume' if resume else 'start'} at step {start} on {device} amp={amp}\n"
-        )
+    with contextlib.ExitStack() as stack, bar:
+        log_file = stack.enter_context(open(run_dir / "log.txt", "a")) if dist.is_main else None
+        if dist.is_main:
+            log_file.write(
+                f"# {'resume' if resume else 'start'} at step {start} on {where}, "
+                f"global batch {sampler.batch} ({sampler.local} per process)\n"
+            )
         for step in bar:
             stats = recipe.step(step, sampler.next(device))
-            n_window += sampler.batch
-            if step % cfg.log_every == 0 or step == cfg.steps:
+            n_window += sampler.batch  # all processes together
+            is_log = step % cfg.log_every == 0 or step == cfg.steps
+            is_save = step % cfg.save_every == 0 or step == cfg.steps
+            if is_log or is_save:
+                stats = dist.mean(stats)  # every rank sees (and checks) the same numbers
+            if is_log:
                 _check_finite(step, stats, run_dir, last_save)
                 now = time.perf_counter()
                 ips = n_window / max(now - t_window, 1e-9)
                 t_window, n_window = now, 0
-                bar.set_postfix(
-                    **{k: f"{float(v):.3f}" for k, v in stats.items()}, img_s=f"{ips:.0f}"
-                )
-                row = {
-                    "step": step,
-                    **{k: float(v) for k, v in stats.items()},
-                    "img_s": round(ips, 1),
-                }
-                log_file.write(json.dumps(row) + "\n")
-                log_file.flush()
-            if step % cfg.sample_every == 0 or step == cfg.steps:
+                if dist.is_main:
+                    bar.set_postfix(
+                        **{k: f"{float(v):.3f}" for k, v in stats.items()}, img_s=f"{ips:.0f}"
+                    )
+                    row = {
+                        "step": step,
+                        **{k: float(v) for k, v in stats.items()},
+                        "img_s": round(ips, 1),
+                    }
+                    log_file.write(json.dumps(row) + "\n")
+                    log_file.flush()
+            if dist.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
                 grid = image_grid(tensor_to_pil(recipe.samples(64)), cols=8)
                 save_image(grid, run_dir / f"samples-{step:07d}.png")
-            if step % cfg.save_every == 0 or step == cfg.steps:
+            if is_save:
                 _check_finite(step, stats, run_dir, last_save)
+                dist.check_in_sync(recipe.modules())
                 wall = wall_before + time.perf_counter() - t0
-                _save_run(ckpt_path, recipe, sampler, cfg, step, wall)
+                _save_run(ckpt_path, recipe, sampler, cfg, step, wall, dist)
                 last_save = step
+    dist.barrier()  # every rank returns once the last checkpoint is on disk
     return run_dir
 
 

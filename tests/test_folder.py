@@ -275,23 +275,111 @@ def test_parallel_matches_sequential(tmp_path, monkeypatch):
     np.testing.assert_array_equal(parallel.images[0], first)
 
 
-def test_interrupted_build_leaves_no_cache(tmp_path, monkeypatch):
+def _same_data(a: FolderData, b: FolderData) -> None:
+    assert a.paths == b.paths and a.skipped == b.skipped
+    np.testing.assert_array_equal(np.asarray(a.images), np.asarray(b.images))
+
+
+def _counting_decoder(monkeypatch) -> list[str]:
+    """Patch the in-process decoder to record every file it decodes; returns that list."""
+    real, seen = folder._decode_file, []
+
+    def counted(path, size):
+        seen.append(os.path.basename(path))
+        return real(path, size)
+
+    monkeypatch.setattr(folder, "_decode_file", counted)
+    return seen
+
+
+def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
     root = tmp_path / "photos"
     make_folder(root)
+    monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "clean"))
+    clean = load_folder(root, SIZE, progress=False)  # 10 files, 3 of them bad
+    monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "cache"))
     real = folder._decode_sequential
 
-    def dies_halfway(paths, size):
+    def dies_after_four(paths, size):  # the 4 include two bad files (empty.jpg, notes.png)
         for n, item in enumerate(real(paths, size)):
-            if n == 3:
+            if n == 4:
                 raise KeyboardInterrupt
             yield item
 
-    monkeypatch.setattr(folder, "_decode_sequential", dies_halfway)
+    monkeypatch.setattr(folder, "_decode_sequential", dies_after_four)
     with pytest.raises(KeyboardInterrupt):
         load_folder(root, SIZE, progress=False)
-    assert list((tmp_path / "cache").iterdir()) == []  # no temp file, no final name
+    left = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert [n.split(".", 1)[1] for n in left] == ["partial.json", "partial.npy"]  # no final
+
     monkeypatch.setattr(folder, "_decode_sequential", real)
-    assert len(load_folder(root, SIZE, progress=False).paths) == 7
+    seen = _counting_decoder(monkeypatch)
+    resumed = load_folder(root, SIZE, progress=False)
+    assert len(seen) == 6 and "empty.jpg" not in seen and "UPPER.JPEG" not in seen
+    _same_data(resumed, clean)  # the failures decoded before the interrupt are still listed
+    cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert [n.rsplit(".", 1)[1] for n in cached] == ["json", "npy"]  # partial files gone
+
+
+KILLED_BUILD = """
+import os, signal, sys
+from genrestore.data import folder
+folder.PROGRESS_EVERY = 0  # record progress after every file
+real, calls = folder._decode_file, []
+def dies(path, size):
+    calls.append(path)
+    if len(calls) == 6:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(path, size)
+folder._decode_file = dies
+folder.load_folder(sys.argv[1], int(sys.argv[2]), progress=False, workers=1)
+"""
+
+
+def test_killed_build_resumes(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    root = tmp_path / "photos"
+    make_folder(root)
+    monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "clean"))
+    clean = load_folder(root, SIZE, progress=False)
+    monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-c", KILLED_BUILD, str(root), str(SIZE)],
+        check=False,
+        capture_output=True,
+    )
+    assert proc.returncode == -9, proc.stderr.decode()
+    seen = _counting_decoder(monkeypatch)
+    resumed = load_folder(root, SIZE, progress=False)
+    assert len(seen) == 5  # files 1-5 were recorded; the 6th died mid-decode, so again
+    _same_data(resumed, clean)
+
+
+def test_concurrent_builds_share_one_cache(tmp_path):
+    """Two processes asking for the same folder at once (torchrun ranks): one decodes."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "photos"
+    make_folder(root)
+    script = (
+        "import sys; from genrestore.data import folder\n"
+        "real = folder._decode_file\n"
+        "def slow(p, s):\n"
+        "    import time; time.sleep(0.2); print('decoded', flush=True); return real(p, s)\n"
+        "folder._decode_file = slow\n"
+        "folder.load_folder(sys.argv[1], 16, progress=False, workers=1)\n"
+    )
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert sorted(o.count("decoded") for o in outs) == [0, 10]
+    assert len(list((tmp_path / "cache").glob("folder-*.npy"))) == 1
 
 
 def test_broken_pool_falls_back_to_one_process(tmp_path, monkeypatch, caplog):

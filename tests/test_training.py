@@ -12,7 +12,9 @@ from genrestore.config import ColorizeConfig, GANConfig, InpaintConfig, TrainCon
 from genrestore.training import CHECKPOINT, TrainingDiverged, export, train
 
 TINY_MODELS = {
-    "gan": GANConfig(size=16, nz=8, ngf=8, ndf=8, d_norm="spectral", loss="hinge", r1_gamma=0.1, r1_every=2),
+    "gan": GANConfig(
+        size=16, nz=8, ngf=8, ndf=8, d_norm="spectral", loss="hinge", r1_gamma=0.1, r1_every=2
+    ),
     "vae": VAEConfig(size=16, nz=8, nf=8),
     "inpaint": InpaintConfig(size=16, nf=8, depth=2, n_res=1, ndf=8),
     "colorize": ColorizeConfig(size=16, nf=8, depth=2, n_res=1, ndf=8),
@@ -39,7 +41,9 @@ def test_train_writes_a_run(tmp_path, tiny_images, family):
         assert all(math.isfinite(v) and abs(v) < 1e6 for k, v in x.items() if k != "step")
     ck = load_checkpoint(run / CHECKPOINT)
     assert ck.step == 4 and ck.family == family
-    assert all(torch.isfinite(v.float()).all() for v in ck.tensors.values() if v.is_floating_point())
+    assert all(
+        torch.isfinite(v.float()).all() for v in ck.tensors.values() if v.is_floating_point()
+    )
 
 
 @pytest.mark.parametrize("family", ALL)
@@ -58,7 +62,9 @@ def test_resume_is_bit_for_bit(tmp_path, tiny_images, family, precision):
 
 def test_resume_needs_a_run_and_refuses_to_overwrite(tmp_path, tiny_images):
     with pytest.raises(genrestore.UserError, match="nothing to resume"):
-        train(tiny("gan"), images=tiny_images, out=str(tmp_path / "none"), resume=True, progress=False)
+        train(
+            tiny("gan"), images=tiny_images, out=str(tmp_path / "none"), resume=True, progress=False
+        )
     run = train(tiny("gan"), images=tiny_images, out=str(tmp_path / "r"), steps=2, progress=False)
     with pytest.raises(genrestore.UserError, match="--resume"):
         train(tiny("gan"), images=tiny_images, out=str(run), progress=False)
@@ -116,8 +122,25 @@ def test_cli_train_on_builtin_faces_and_resume(tmp_path):
     from genrestore.cli import main
 
     out = tmp_path / "cli-run"
-    args = ["train", "gan", "--size", "16", "--count", "16", "--batch", "4", "--steps", "2",
-            "--save-every", "1", "--out", str(out), "--no-progress", "--precision", "fp32"]
+    args = [
+        "train",
+        "gan",
+        "--size",
+        "16",
+        "--count",
+        "16",
+        "--batch",
+        "4",
+        "--steps",
+        "2",
+        "--save-every",
+        "1",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--precision",
+        "fp32",
+    ]
     assert main(args) == 0
     assert load_checkpoint(out / CHECKPOINT).step == 2
     args[args.index("--steps") + 1] = "3"

@@ -19,7 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 import numpy as np
 from PIL import Image
 
-from .cache import cache_dir, load_array, save_array
+from .cache import cache_dir, cache_lock, load_array, save_array
 
 FORMAT_VERSION = 1
 EVAL_START = 1_000_000
@@ -102,8 +102,26 @@ def load_faces(count: int, size: int = 64, *, start: int = 0, progress: bool = T
         raise ValueError("count must be at least 1")
     if not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"face size must be in [{MIN_SIZE}, {MAX_SIZE}], got {size}")
-    root = cache_dir()
     prefix = f"avatars-v{FORMAT_VERSION}-{size}px-from{start}-"
+    found = _cached_faces(prefix, count, size)
+    if found is not None:
+        return found
+    with cache_lock(prefix + "render"):  # one process renders; the others wait, then map it
+        found = _cached_faces(prefix, count, size)
+        if found is not None:
+            return found
+        t0 = time.perf_counter()
+        arr = render_faces(start, count, size, progress=progress)
+        dt = time.perf_counter() - t0
+        log.info("rendered %d faces at %dpx in %.1f s (%.0f faces/s)", count, size, dt, count / dt)
+        path = cache_dir() / f"{prefix}{count}.npy"
+        save_array(path, arr)
+        return load_array(path)
+
+
+def _cached_faces(prefix: str, count: int, size: int) -> np.ndarray | None:
+    """The smallest cached set with at least ``count`` faces, sliced to ``count``; or None."""
+    root = cache_dir()
     best = None
     for p in root.glob(prefix + "*.npy"):
         try:
@@ -116,13 +134,7 @@ def load_faces(count: int, size: int = 64, *, start: int = 0, progress: bool = T
         arr = load_array(best[1])
         if arr is not None and arr.shape == (best[0], size, size, 3):
             return arr[:count]
-    t0 = time.perf_counter()
-    arr = render_faces(start, count, size, progress=progress)
-    dt = time.perf_counter() - t0
-    log.info("rendered %d faces at %dpx in %.1f s (%.0f faces/s)", count, size, dt, count / dt)
-    path = root / f"{prefix}{count}.npy"
-    save_array(path, arr)
-    return load_array(path)
+    return None
 
 
 def load_eval_faces(count: int, size: int = 64, *, progress: bool = True) -> np.ndarray:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,3 +35,36 @@ def save_array(path: Path, arr: np.ndarray) -> None:
     with open(tmp, "wb") as f:
         np.save(f, arr)
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """Hold an exclusive lock named ``name`` in ``cache_dir()`` (blocks while another has it).
+
+    Processes that want the same cache entry (the ranks of a torchrun job, two terminals)
+    take turns: the first builds it, the others then find it built. The lock is released
+    when the holder exits, however it exits, and its file is removed (a waiter that locked
+    a removed file tries again). No-op where ``fcntl`` is missing (Windows).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    path = cache_dir() / f".{name}.lock"
+    while True:
+        f = open(path, "a+b")  # noqa: SIM115 -- closed below, after the unlock
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            same = os.stat(path).st_ino == os.fstat(f.fileno()).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        f.close()  # the holder before us removed this file: lock the new one
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        f.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures as cf
 import errno
 import hashlib
@@ -9,6 +10,7 @@ import json
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -21,7 +23,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from ..images import IMAGE_SUFFIXES, atomic_write, open_image
-from .cache import cache_dir, load_array
+from .cache import cache_dir, cache_lock, load_array
 
 log = logging.getLogger("genrestore")
 
@@ -29,6 +31,7 @@ FORMAT_VERSION = 1  # bump when prepare_image or the cache layout changes: old c
 PARALLEL_MIN_FILES = 64  # below this, starting spawn workers (~1 s) costs more than it saves
 MAX_WORKERS = 8
 MAX_CHUNK = 32  # files per worker task; bounds the rows in flight to 2 * workers * MAX_CHUNK
+PROGRESS_EVERY = 5.0  # seconds between saves of a build's progress (what a resume starts from)
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +94,10 @@ def load_folder(
     files (same relative paths, byte sizes and mtimes) memory-map that file without decoding.
     Unreadable files are skipped, listed in ``skipped`` and logged as warnings; ``UserError``
     if none can be read. Call from under ``if __name__ == "__main__":`` in scripts (spawn).
+
+    Memory stays bounded (rows stream into a memory-mapped file); an interrupted build
+    resumes on the next call; processes asking for the same cache at once (torchrun ranks)
+    take turns on a lock, so it is built once.
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise UserError(f"image size must be a positive integer, got {size!r}")
@@ -106,7 +113,10 @@ def load_folder(
     npy_path, meta_path = cache / f"folder-{key}.npy", cache / f"folder-{key}.json"
     data = _load_cached(npy_path, meta_path, size)
     if data is None:
-        data = _build_cache(root, files, rels, size, workers, progress, npy_path, meta_path)
+        with cache_lock(f"folder-{key}"):  # another process may be building this very cache
+            data = _load_cached(npy_path, meta_path, size)
+            if data is None:
+                data = _build_cache(root, files, rels, size, workers, progress, npy_path, meta_path)
     for rel, reason in data.skipped:
         log.warning("%s: skipped (%s)", root / rel, reason)
     return data
@@ -152,34 +162,75 @@ def _build_cache(
     npy_path: Path,
     meta_path: Path,
 ) -> FolderData:
-    """Decode all files into a temp memmap, drop failed rows, then rename onto ``npy_path``."""
+    """Decode all files into a memmap, drop failed rows, then rename onto ``npy_path``.
+
+    Rows stream into ``folder-<key>.partial.npy`` (never more than a few chunks in memory);
+    which files are done, and why any failed, is saved beside it every ``PROGRESS_EVERY``
+    seconds and on Ctrl-C, so a build that is interrupted or killed resumes where that
+    record stops instead of decoding everything again.
+    """
     n = len(files)
-    tmp = npy_path.with_name(f".{npy_path.stem}.{os.getpid()}.tmp")
+    partial = npy_path.with_name(f"{npy_path.stem}.partial.npy")
+    record = npy_path.with_name(f"{npy_path.stem}.partial.json")
     compact_tmp = npy_path.with_name(f".{npy_path.stem}.{os.getpid()}.compact.tmp")
+    resumed = _resume_partial(partial, record, n, size)
+    if resumed is None:
+        rows = _open_memmap(partial, (n, size, size, 3))
+        done = np.zeros(n, dtype=bool)
+        reasons: dict[int, str] = {}
+    else:
+        rows, done, reasons = resumed
+        log.info(
+            "%s: resuming an interrupted cache build, %d of %d images already decoded",
+            root,
+            int(done.sum()),
+            n,
+        )
+    todo = np.flatnonzero(~done).tolist()
+    paths = [str(files[i]) for i in todo]
     try:
-        rows = _open_memmap(tmp, (n, size, size, 3))
-        reasons: list[str | None] = [None] * n
-        paths = [str(p) for p in files]
         decoded = (
             _decode_sequential(paths, size)
-            if workers == 1 or n < PARALLEL_MIN_FILES
+            if workers == 1 or len(paths) < PARALLEL_MIN_FILES
             else _decode_parallel(paths, size, workers)
         )
-        with tqdm(total=n, desc=f"decoding {root}", unit="img", disable=not progress) as bar:
-            for i, row, reason in decoded:
-                if reason is None:
-                    rows[i] = row
-                else:
-                    reasons[i] = reason
-                bar.update(1)
-        good = [i for i, reason in enumerate(reasons) if reason is None]
-        skipped = [(rels[i], reason) for i, reason in enumerate(reasons) if reason is not None]
+        last_save = time.monotonic()
+        bar = tqdm(
+            total=n,
+            initial=n - len(todo),
+            desc=f"decoding {root}",
+            unit="img",
+            disable=not progress,
+        )
+        try:
+            with bar:
+                for k, row, reason in decoded:
+                    i = todo[k]
+                    if reason is None:
+                        rows[i] = row
+                    else:
+                        reasons[i] = reason
+                    done[i] = True
+                    bar.update(1)
+                    if time.monotonic() - last_save >= PROGRESS_EVERY:
+                        _save_progress(rows, record, done, reasons, size)
+                        last_save = time.monotonic()
+        except BaseException:  # Ctrl-C, a full disk...: keep what is decoded for next time
+            _save_progress(rows, record, done, reasons, size)
+            raise
+        failed = np.zeros(n, dtype=bool)
+        failed[list(reasons)] = True
+        good = np.flatnonzero(done & ~failed).tolist()
+        skipped = [(rels[i], reasons[i]) for i in sorted(reasons)]
         if not good:
             rel, reason = skipped[0]
+            del rows
+            for path in (partial, record):
+                path.unlink(missing_ok=True)
             raise UserError(
                 f"{root}: all {n} image files failed to decode (first: {rel}: {reason})"
             )
-        final = tmp
+        final = partial
         if skipped:  # copy the good rows, in order, into a file of the right shape
             compact = _open_memmap(compact_tmp, (len(good), size, size, 3))
             for j in range(0, len(good), 256):
@@ -190,17 +241,53 @@ def _build_cache(
         rows.flush()
         del rows
         os.replace(final, npy_path)
+        partial.unlink(missing_ok=True)
         kept = [rels[i] for i in good]
         meta = {"format_version": FORMAT_VERSION, "size": size, "root": str(root.resolve())}
         meta |= {"paths": kept, "skipped": skipped}
         atomic_write(
             meta_path, lambda p: Path(p).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         )
+        record.unlink(missing_ok=True)
     finally:
-        for path in (tmp, compact_tmp):
-            if path.exists():
-                path.unlink()
+        compact_tmp.unlink(missing_ok=True)
     return FolderData(images=np.load(npy_path, mmap_mode="r"), paths=kept, skipped=skipped)
+
+
+def _save_progress(
+    rows: np.memmap, record: Path, done: np.ndarray, reasons: dict[int, str], size: int
+) -> None:
+    """Flush the decoded rows to disk, then record which files are done (atomically)."""
+    rows.flush()  # rows first: the record must never claim a row that is not on disk
+    state = {
+        "format_version": FORMAT_VERSION,
+        "n": int(done.size),
+        "size": size,
+        "done": base64.b64encode(np.packbits(done).tobytes()).decode("ascii"),
+        "reasons": {str(i): r for i, r in reasons.items()},
+    }
+    atomic_write(record, lambda p: Path(p).write_text(json.dumps(state), encoding="utf-8"))
+
+
+def _resume_partial(
+    partial: Path, record: Path, n: int, size: int
+) -> tuple[np.memmap, np.ndarray, dict[int, str]] | None:
+    """(rows, done, reasons) of an interrupted build of this exact cache, or None."""
+    if not (partial.is_file() and record.is_file()):
+        return None
+    try:
+        state = json.loads(record.read_text(encoding="utf-8"))
+        if (state["format_version"], state["n"], state["size"]) != (FORMAT_VERSION, n, size):
+            return None
+        bits = np.frombuffer(base64.b64decode(state["done"]), dtype=np.uint8)
+        done = np.unpackbits(bits)[:n].astype(bool)
+        reasons = {int(i): str(r) for i, r in state["reasons"].items()}
+        rows = np.load(partial, mmap_mode="r+")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if rows.dtype != np.uint8 or rows.shape != (n, size, size, 3) or done.size != n:
+        return None
+    return rows, done, reasons
 
 
 def _open_memmap(path: Path, shape: tuple[int, ...]) -> np.memmap:
