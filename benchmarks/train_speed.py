@@ -52,23 +52,23 @@ class BaselineD(nn.Module):
 class Baseline:
     """pytorch/examples/dcgan main.py's inner loop, unchanged in substance."""
 
-    def __init__(self, images: torch.Tensor, batch: int = 64):
+    def __init__(self, images: torch.Tensor, batch: int = 64, device: str = "cpu"):
         torch.manual_seed(0)
-        self.images, self.batch = images, batch
-        self.G, self.D = BaselineG(), BaselineD()
+        self.images, self.batch, self.device = images, batch, torch.device(device)
+        self.G, self.D = BaselineG().to(self.device), BaselineD().to(self.device)
         self.crit = nn.BCELoss()
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
 
     def step(self):
         idx = torch.randint(0, self.images.shape[0], (self.batch,))
-        real = self.images[idx].permute(0, 3, 1, 2).float().div(127.5).sub(1)
+        real = self.images[idx].to(self.device).permute(0, 3, 1, 2).float().div(127.5).sub(1)
         b = real.shape[0]
         self.D.zero_grad()
-        label = torch.full((b,), 1.0)
+        label = torch.full((b,), 1.0, device=self.device)
         err_real = self.crit(self.D(real), label)
         err_real.backward()
-        fake = self.G(torch.randn(b, 100, 1, 1))
+        fake = self.G(torch.randn(b, 100, 1, 1, device=self.device))
         label.fill_(0.0)
         err_fake = self.crit(self.D(fake.detach()), label)
         err_fake.backward()
@@ -122,8 +122,10 @@ def main() -> None:
     for _ in range(args.rounds):
         for k, r in runners.items():
             rates[k].append(timed(r, args.steps))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 64, 64x64, "
-          f"{args.rounds} rounds x {args.steps} steps (median img/s)")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch 64, 64x64, "
+        f"{args.rounds} rounds x {args.steps} steps (median img/s)"
+    )
     base = float(np.median(rates[next(iter(runners))]))
     for k, v in rates.items():
         med = float(np.median(v))

@@ -194,7 +194,10 @@ def recalibrate_batchnorm(
     model.train(was_training)
 
 
-def _check_finite(step: int, values: dict[str, torch.Tensor], run_dir: Path, last_save: int):
+def _check_finite(
+    first: int, step: int, values: dict[str, torch.Tensor], run_dir: Path, last_save: int
+):
+    """Raise TrainingDiverged if a loss (mean over steps ``first``..``step``) is not finite."""
     bad = {k: float(v) for k, v in values.items() if not torch.isfinite(v).all()}
     if bad:
         where = (
@@ -202,9 +205,10 @@ def _check_finite(step: int, values: dict[str, torch.Tensor], run_dir: Path, las
             if last_save > 0
             else "no checkpoint was saved yet"
         )
+        when = f"at step {step}" if first >= step else f"between steps {first} and {step}"
         names = ", ".join(f"{k}={v}" for k, v in bad.items())
         raise TrainingDiverged(
-            f"training diverged at step {step} ({names}); {where}. "
+            f"training diverged {when} ({names}); {where}. "
             "Lower the learning rate or use --precision fp32"
         )
 
@@ -790,25 +794,34 @@ def _train_loop(cfg, run_dir, images, device, amp, dist: Dist, resume, progress,
                 f"# {'resume' if resume else 'start'} at step {start} on {where}, "
                 f"global batch {sampler.batch} ({sampler.local} per process)\n"
             )
+        sums: dict[str, torch.Tensor] = {}  # loss sums over the log window (no host sync)
+        counts: dict[str, int] = {}
+        window_start = start + 1
         for step in bar:
             stats = recipe.step(step, sampler.next(device))
+            for k, v in stats.items():
+                sums[k] = sums[k] + v.float() if k in sums else v.float()
+                counts[k] = counts.get(k, 0) + 1
             n_window += sampler.batch  # all processes together
             is_log = step % cfg.log_every == 0 or step == cfg.steps
             is_save = step % cfg.save_every == 0 or step == cfg.steps
             if is_log or is_save:
-                stats = dist.mean(stats)  # every rank sees (and checks) the same numbers
+                # means over the window and over all ranks: every rank checks the same
+                # numbers, and a NaN at any step of the window shows here
+                means = dist.mean({k: sums[k] / counts[k] for k in sums})
+                _check_finite(window_start, step, means, run_dir, last_save)
             if is_log:
-                _check_finite(step, stats, run_dir, last_save)
+                sums, counts, window_start = {}, {}, step + 1
                 now = time.perf_counter()
                 ips = n_window / max(now - t_window, 1e-9)
                 t_window, n_window = now, 0
                 if dist.is_main:
                     bar.set_postfix(
-                        **{k: f"{float(v):.3f}" for k, v in stats.items()}, img_s=f"{ips:.0f}"
+                        **{k: f"{float(v):.3f}" for k, v in means.items()}, img_s=f"{ips:.0f}"
                     )
                     row = {
                         "step": step,
-                        **{k: float(v) for k, v in stats.items()},
+                        **{k: float(v) for k, v in means.items()},
                         "img_s": round(ips, 1),
                     }
                     log_file.write(json.dumps(row) + "\n")
@@ -817,7 +830,6 @@ def _train_loop(cfg, run_dir, images, device, amp, dist: Dist, resume, progress,
                 grid = image_grid(tensor_to_pil(recipe.samples(64)), cols=8)
                 save_image(grid, run_dir / f"samples-{step:07d}.png")
             if is_save:
-                _check_finite(step, stats, run_dir, last_save)
                 dist.check_in_sync(recipe.modules())
                 wall = wall_before + time.perf_counter() - t0
                 _save_run(ckpt_path, recipe, sampler, cfg, step, wall, dist)
