@@ -69,7 +69,7 @@ def main() -> None:
         name = f"CPU, {torch.get_num_threads()} threads"
     amp = autocast_dtype(device, args.precision)
     print(f"{name}; torch {torch.__version__}; autocast {amp}; {args.steps} timed steps each")
-    faces = {s: np.asarray(load_faces(2048, s, progress=False)) for s in (64, 128)}
+    faces = {s: np.array(load_faces(2048, s, progress=False)) for s in (64, 128)}
 
     rows = [("baseline: pytorch/examples DCGAN step, fp32, 64 px", None, 64)]
     rows += [(f"genrestore {p} at {s} px", p, s) for p, s in

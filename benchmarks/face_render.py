@@ -1,6 +1,6 @@
 """Render speed of the built-in face set (faces/s), one process vs all cores.
 
-    python benchmarks/face_render.py [--count 256] [--size 64]
+python benchmarks/face_render.py [--count 256] [--size 64]
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ def main() -> None:
         t = time.perf_counter()
         render_faces(0, args.count, args.size, workers=workers, progress=False)
         rates[workers] = args.count / (time.perf_counter() - t)
-        print(f"{workers} process(es): {rates[workers]:6.1f} faces/s at {args.size}px ({args.count} faces)")
+        print(
+            f"{workers} process(es): {rates[workers]:6.1f} faces/s at {args.size}px ({args.count} faces)"
+        )
     if cores > 1:
         print(f"speed-up with {cores} processes: {rates[cores] / rates[1]:.2f}x")
 

@@ -45,11 +45,51 @@ def make_folder(folder: Path, count: int, workers: int) -> float:
     return time.perf_counter() - t
 
 
+def interrupted_build(folder: Path, args) -> int:
+    """Start the build in another process, SIGKILL it after a while, report what survived."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from genrestore.data.folder import load_folder\n"
+        "load_folder(sys.argv[1], int(sys.argv[2]), progress=False, workers=int(sys.argv[3]))"
+    )
+    cmd = [sys.executable, "-c", code, str(folder), str(args.size), str(args.workers)]
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    time.sleep(args.interrupt_after)
+    os.killpg(proc.pid, signal.SIGKILL)  # the build and its decoding workers
+    proc.wait()
+    records = list(Path(os.environ["GENRESTORE_CACHE"]).glob("folder-*.partial.json"))
+    if not records:
+        print(f"killed after {args.interrupt_after} s, but no progress record was written yet")
+        return 0
+    import base64
+
+    import numpy as np
+
+    state = json.loads(records[0].read_text())
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(state["done"]), dtype=np.uint8))
+    done = int(bits[: state["n"]].sum())
+    print(
+        f"build SIGKILLed after {args.interrupt_after} s: {done} of {state['n']} images "
+        "recorded as done; the next call resumes from there"
+    )
+    return done
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--count", type=int, default=20_000)
     ap.add_argument("--size", type=int, default=64)
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument(
+        "--interrupt-after",
+        type=float,
+        default=0.0,
+        help="first kill a build after this many seconds, then time the resume",
+    )
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,6 +102,7 @@ def main() -> None:
 
         from genrestore.data.folder import load_folder
 
+        done = interrupted_build(folder, args) if args.interrupt_after else 0
         before_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         t = time.perf_counter()
         data = load_folder(folder, args.size, progress=False, workers=args.workers)
@@ -69,13 +110,21 @@ def main() -> None:
         peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         n = len(data.images)
-        print(f"cache build: {n} images at {args.size}px in {dt:.1f} s = {n / dt:.0f} images/s "
-              f"with {args.workers} workers (target >= 300)")
-        print(f"peak RSS: this process {peak_self:.0f} MB (before the build "
-              f"{before_self / 1024:.0f} MB), largest worker {peak_workers:.0f} MB (target < 2 GB)")
+        what = f"resumed build ({done} already done)" if args.interrupt_after else "cache build"
+        print(
+            f"{what}: {n} images at {args.size}px in {dt:.1f} s = {(n - done) / dt:.0f} "
+            "images/s decoded "
+            f"with {args.workers} workers (target >= 300)"
+        )
+        print(
+            f"peak RSS: this process {peak_self:.0f} MB (before the build "
+            f"{before_self / 1024:.0f} MB), largest worker {peak_workers:.0f} MB (target < 2 GB)"
+        )
         t = time.perf_counter()
         again = load_folder(folder, args.size, progress=False)
-        print(f"second call (cache hit): {time.perf_counter() - t:.3f} s for {len(again.images)} images")
+        print(
+            f"second call (cache hit): {time.perf_counter() - t:.3f} s for {len(again.images)} images"
+        )
 
 
 if __name__ == "__main__":

@@ -36,7 +36,9 @@ def main() -> None:
     t = time.perf_counter()
     import genrestore.tasks
 
-    print(f"import genrestore.tasks (torch included): {time.perf_counter() - t:.2f} s, once per process")
+    print(
+        f"import genrestore.tasks (torch included): {time.perf_counter() - t:.2f} s, once per process"
+    )
     rng = np.random.default_rng(0)
     photo = Image.fromarray(load_eval_faces(1, 64)[0]).resize((512, 512), Image.BICUBIC)
     hole = np.zeros((512, 512), bool)
@@ -52,20 +54,28 @@ def main() -> None:
         print(f"{name}: load {load_s:.3f} s")
         if task.family in ("gan", "vae"):
             task.generate(64, seed=0)
-            print(f"  generate 64 faces: {best_of(lambda t=task: t.generate(64, seed=1)):.3f} s (target < 0.1)")
+            print(
+                f"  generate 64 faces: {best_of(lambda t=task: t.generate(64, seed=1)):.3f} s (target < 0.1)"
+            )
             face = load_eval_faces(8, 64)[3]
             miss = keep_mask("left-eye", 64, 64)
             times = [
                 best_of(lambda t=task, f=face, m=miss, s=s: t.complete(f, m, samples=4, seed=s), 1)
                 for s in range(3)
             ]
-            print(f"  complete from the left eye, 4 samples: {statistics.median(times):.2f} s (target < 3)")
+            print(
+                f"  complete from the left eye, 4 samples: {statistics.median(times):.2f} s (target < 3)"
+            )
         elif task.family == "inpaint":
             task(photo, hole)
-            print(f"  inpaint one 512x512 photo: {best_of(lambda t=task: t(photo, hole)):.3f} s (target < 0.15)")
+            print(
+                f"  inpaint one 512x512 photo: {best_of(lambda t=task: t(photo, hole)):.3f} s (target < 0.15)"
+            )
         else:
             task(photo)
-            print(f"  colorize one 512x512 photo: {best_of(lambda t=task: t(photo)):.3f} s (target < 0.15)")
+            print(
+                f"  colorize one 512x512 photo: {best_of(lambda t=task: t(photo)):.3f} s (target < 0.15)"
+            )
 
     with tempfile.TemporaryDirectory() as tmp:
         src, msk, out = Path(tmp, "in"), Path(tmp, "mask"), Path(tmp, "out")
@@ -77,13 +87,29 @@ def main() -> None:
             Image.fromarray((masks[i] * 255).astype(np.uint8)).save(msk / f"{i:04d}.png")
         t = time.perf_counter()
         r = subprocess.run(
-            [sys.executable, "-m", "genrestore.cli", "inpaint", "--image", str(src), "--mask", str(msk),
-             "--out", str(out), "--no-progress"], capture_output=True, text=True, check=False,
+            [
+                sys.executable,
+                "-m",
+                "genrestore.cli",
+                "inpaint",
+                "--image",
+                str(src),
+                "--mask",
+                str(msk),
+                "--out",
+                str(out),
+                "--no-progress",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         dt = time.perf_counter() - t
         done = len(list(out.glob("*.png")))
-        print(f"batch inpaint of 1,000 64x64 faces via the CLI: {dt:.1f} s, {done} written, exit {r.returncode} "
-              "(target < 30 s)")
+        print(
+            f"batch inpaint of 1,000 64x64 faces via the CLI: {dt:.1f} s, {done} written, exit {r.returncode} "
+            "(target < 30 s)"
+        )
     del rng
 
 

@@ -40,7 +40,9 @@ def main() -> None:
     ap.add_argument("name")
     ap.add_argument("-n", type=int, default=256, help="held-out faces for the evaluation")
     ap.add_argument("--note", default="", help="a remark for the card (how it was trained)")
-    ap.add_argument("--out-dir", default=str(Path(__file__).resolve().parent.parent / "checkpoints"))
+    ap.add_argument(
+        "--out-dir", default=str(Path(__file__).resolve().parent.parent / "checkpoints")
+    )
     args = ap.parse_args()
 
     out = Path(args.out_dir) / f"{args.name}.safetensors"
