@@ -70,6 +70,25 @@ def test_two_processes_write_one_run_that_loads(tmp_path, photos):
     assert len(faces) == 4 and faces[0].size == (32, 32)
 
 
+@pytest.mark.parametrize(
+    "family",
+    [["vae", "--preset", "vae-32"], ["inpaint", "--size", "32"], ["colorize", "--size", "32"]],
+)
+def test_every_family_trains_under_torchrun(tmp_path, photos, family):
+    args = [*family, "--data", str(photos), "--batch", "4", "--steps", "2", "--no-progress"]
+    proc = torchrun(*args, "--out", "run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ck = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert ck.family == family[0] and ck.step == 2 and ck.meta["world_size"] == "2"
+    import genrestore
+
+    assert type(genrestore.load(str(tmp_path / "run"))).__name__ in {
+        "Generator",
+        "Inpainter",
+        "Colorizer",
+    }
+
+
 def test_distributed_resume_is_bit_identical(tmp_path, photos):
     data = ["--data", str(photos)]
     full = torchrun(*TRAIN, *data, "--steps", "6", "--out", "full", cwd=tmp_path)
