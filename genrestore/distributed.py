@@ -45,11 +45,16 @@ class Dist:
     def enabled(self) -> bool:
         return self.world > 1
 
-    def seed(self, base: int) -> int:
-        """A per-rank seed: ``base`` itself on rank 0 (so one process = the old run)."""
-        if self.rank == 0:
+    def seed(self, base: int, *more: int) -> int:
+        """A per-rank seed from ``base`` (and ``more``); just ``base`` on rank 0 without more.
+
+        Rank 0 of a run keeps the single-process seeds, so ``torchrun --nproc_per_node 1``
+        and a plain run are the same run.
+        """
+        if self.rank == 0 and not more:
             return base
-        return int(np.random.SeedSequence([base, self.rank]).generate_state(1, np.uint64)[0] >> 1)
+        entropy = [base, self.rank, *more]
+        return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> 1)
 
     def sync_grads(self, params: Iterable[nn.Parameter]) -> None:
         """Average the gradients of ``params`` over all ranks (one flat all-reduce).
@@ -62,15 +67,18 @@ class Dist:
         params = [p for p in params if p.requires_grad]
         if not params:
             return
-        flat = torch.cat(
-            [(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params]
-        )
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)  # keeps the parameter's memory format
+        flat = torch.cat([p.grad.flatten() for p in params])
         torch.distributed.all_reduce(flat)
         flat /= self.world
         offset = 0
         for p in params:
             n = p.numel()
-            p.grad = flat[offset : offset + n].view_as(p).clone()
+            # copy in place: the gradient keeps its layout (channels_last for conv weights),
+            # which the multi-tensor and fused optimizer kernels expect to match the weight's
+            p.grad.copy_(flat[offset : offset + n].view(p.shape))
             offset += n
 
     def mean(self, stats: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -650,10 +650,10 @@ def _load_run(
     else:
         seed = recipe.cfg.seed
         for k, g in enumerate(recipe.generators().values()):
-            g.manual_seed(dist.seed(int(np.random.SeedSequence([seed, ck.step, k]).entropy)))
-        torch.manual_seed(dist.seed(seed + ck.step))
-        random.seed(dist.seed(seed + ck.step))
-        np.random.seed(dist.seed(seed + ck.step) % 2**32)
+            g.manual_seed(dist.seed(seed, ck.step, k + 1))
+        torch.manual_seed(dist.seed(seed, ck.step, 0))
+        random.seed(dist.seed(seed, ck.step, 0))
+        np.random.seed(dist.seed(seed, ck.step, 0) % 2**32)
     if saved_world != dist.world and dist.is_main:
         log.warning(
             "%s was saved by %d process(es) and resumes with %d: the data order goes on where "

@@ -137,6 +137,23 @@ def test_a_two_process_run_resumes_in_one_process(tmp_path, photos, caplog):
     assert ck.step == 4 and ck.meta["world_size"] == "1"
 
 
+def test_a_one_process_run_resumes_under_torchrun(tmp_path, photos):
+    from genrestore.config import preset
+    from genrestore.training import train
+
+    run = tmp_path / "run"
+    train(preset("gan-32"), progress=False, out=str(run), steps=2, batch=8, data=str(photos))
+    proc = torchrun(
+        "gan", "--out", "run", "--steps", "4", "--resume", "--no-progress", cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "saved by 1 process(es) and resumes with 2" in proc.stderr
+    ck = load_checkpoint(run / "checkpoint.safetensors")
+    assert ck.step == 4 and ck.meta["world_size"] == "2"
+    # rank 1 had no saved streams: it got fresh ones, not a copy of rank 0's
+    assert not torch.equal(ck.tensors["rng.z"], ck.tensors["rng.rank1.z"])
+
+
 # --- Dist on its own, in 2 spawned gloo processes ---------------------------------------------
 
 
@@ -178,4 +195,5 @@ def test_single_process_dist_is_a_no_op():
     dist.sync_grads(net.parameters())
     assert torch.equal(net.weight.grad, before)
     assert dist.seed(5) == 5 and Dist(rank=1, world=2).seed(5) != 5
+    assert dist.seed(5, 3) != 5 and dist.seed(5, 3) != Dist(rank=1, world=2).seed(5, 3)
     assert dist.gather("x") == ["x"] and dist.is_main and not dist.enabled
