@@ -134,7 +134,8 @@ def _cmd_train(a) -> int:
             f"{cfg.data.source}: no such folder (use --data avatars or a folder of images)"
         )
     if a.dry_run:
-        print(resolved.to_json())
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(resolved.to_json())
         return 0
     from .training import train
 

@@ -234,10 +234,13 @@ def _restore_rng_meta(text: str) -> None:
 # --- the recipes ------------------------------------------------------------------------------
 
 
-class GANRecipe:
-    """Generator + discriminator, DiffAugment on real and fake, optional lazy R1, EMA of G."""
+class _Recipe:
+    """What every family's recipe holds: its config, device, autocast dtype, process group.
 
-    family = "gan"
+    A recipe builds its networks and optimizers, and ``step(step, real)`` runs one training
+    step on this process's share of the batch, averaging gradients over ``dist`` before
+    each optimizer step.
+    """
 
     def __init__(
         self,
@@ -246,10 +249,20 @@ class GANRecipe:
         amp: torch.dtype | None,
         dist: Dist = SINGLE_PROCESS,
     ):
+        self.cfg, self.m, self.device, self.amp, self.dist = cfg, cfg.model, device, amp, dist
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+
+
+class GANRecipe(_Recipe):
+    """Generator + discriminator, DiffAugment on real and fake, optional lazy R1, EMA of G."""
+
+    family = "gan"
+
+    def __init__(self, cfg, device, amp, dist: Dist = SINGLE_PROCESS):
         from .models.gan import Discriminator, Generator
 
-        m = cfg.model
-        self.cfg, self.m, self.device, self.amp, self.dist = cfg, m, device, amp, dist
+        super().__init__(cfg, device, amp, dist)
+        m = self.m
         self.G = Generator(m).to(device, memory_format=torch.channels_last)
         self.D = Discriminator(m).to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
@@ -258,7 +271,6 @@ class GANRecipe:
         self.d_loss, self.g_loss = losses.GAN_LOSSES[m.loss]
         self.g_z = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
         self.g_aug = torch.Generator().manual_seed(dist.seed(cfg.seed + 2))
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.m.nz, generator=self.g_z).to(self.device)
@@ -327,27 +339,20 @@ class GANRecipe:
         return {"z": self.g_z, "aug": self.g_aug}
 
 
-class VAERecipe:
+class VAERecipe(_Recipe):
     """Encoder + decoder, reconstruction + beta * KL, EMA of the whole VAE."""
 
     family = "vae"
 
-    def __init__(
-        self,
-        cfg: TrainConfig,
-        device: torch.device,
-        amp: torch.dtype | None,
-        dist: Dist = SINGLE_PROCESS,
-    ):
+    def __init__(self, cfg, device, amp, dist: Dist = SINGLE_PROCESS):
         from .models.vae import VAE
 
-        m = cfg.model
-        self.cfg, self.m, self.device, self.amp, self.dist = cfg, m, device, amp, dist
+        super().__init__(cfg, device, amp, dist)
+        m = self.m
         self.vae = VAE(m).to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.vae).requires_grad_(False)
         self.opt = adam(self.vae.parameters(), m.lr, (m.beta1, m.beta2), device)
         self.g_eps = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         self.opt.zero_grad(set_to_none=True)
@@ -399,7 +404,7 @@ def parse_mask_mix(text: str) -> dict[str, float]:
     return out
 
 
-class RestoreRecipe:
+class RestoreRecipe(_Recipe):
     """U-Net + PatchGAN: L1 reconstruction + a small hinge adversarial term + feature matching.
 
     Subclasses say what the network sees (``inputs``), what it predicts, and what the
@@ -408,24 +413,17 @@ class RestoreRecipe:
 
     d_channels = 3
 
-    def __init__(
-        self,
-        cfg: TrainConfig,
-        device: torch.device,
-        amp: torch.dtype | None,
-        dist: Dist = SINGLE_PROCESS,
-    ):
+    def __init__(self, cfg, device, amp, dist: Dist = SINGLE_PROCESS):
         from .models import build_inference_model
         from .models.patchgan import PatchGAN
 
-        m = cfg.model
-        self.cfg, self.m, self.device, self.amp, self.dist = cfg, m, device, amp, dist
+        super().__init__(cfg, device, amp, dist)
+        m = self.m
         self.G = build_inference_model(cfg.family, m).to(device, memory_format=torch.channels_last)
         self.D = PatchGAN(self.d_channels, m.ndf).to(device, memory_format=torch.channels_last)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), device)
         self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), device)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
         self.preview: torch.Tensor | None = None  # (8, 3, S, S) fixed images for sample grids
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -774,6 +772,14 @@ def _train_loop(cfg, run_dir, images, device, amp, dist: Dist, resume, progress,
         start, wall_before = _load_run(ckpt_path, recipe, sampler, dist)
     if dist.is_main:
         (run_dir / "config.json").write_text(cfg.to_json())
+        if dist.enabled:
+            log.info(
+                "%d processes on %s: global batch %d (%d per process)",
+                dist.world,
+                device.type,
+                sampler.batch,
+                sampler.local,
+            )
     last_save = start
     t0 = time.perf_counter()
     t_window, n_window = t0, 0

@@ -411,3 +411,38 @@ def test_broken_pool_falls_back_to_one_process(tmp_path, monkeypatch, caplog):
     assert submitted and "decoding workers failed" in caplog.text
     assert got.paths == expected.paths and got.skipped == []
     np.testing.assert_array_equal(got.images, expected.images)
+
+
+def test_a_changed_folder_replaces_its_old_cache(tmp_path, caplog):
+    root = tmp_path / "photos"
+    make_folder(root)
+    load_folder(root, SIZE, progress=False)
+    load_folder(root, 8, progress=False)  # another size: a different cache, kept
+    solid(30, 30, GREEN).save(root / "new.png")
+    with caplog.at_level(logging.INFO, logger="genrestore"):
+        data = load_folder(root, SIZE, progress=False)
+    assert "new.png" in data.paths and "removed its outdated cache" in caplog.text
+    cache = tmp_path / "cache"
+    shapes = sorted(np.load(p, mmap_mode="r").shape[1] for p in cache.glob("folder-*.npy"))
+    assert shapes == [8, SIZE]  # one cache per size: the old 16 px one is gone
+
+
+def test_an_unfinished_build_of_an_older_folder_is_removed(tmp_path, monkeypatch):
+    root = tmp_path / "photos"
+    make_folder(root)
+    real = folder._decode_sequential
+
+    def dies(paths, size):
+        for n, item in enumerate(real(paths, size)):
+            if n == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(folder, "_decode_sequential", dies)
+    with pytest.raises(KeyboardInterrupt):
+        load_folder(root, SIZE, progress=False)
+    monkeypatch.setattr(folder, "_decode_sequential", real)
+    (root / "wide.png").unlink()  # the folder changes before the rerun
+    load_folder(root, SIZE, progress=False)
+    assert not list((tmp_path / "cache").glob("*partial*"))
+    assert len(list((tmp_path / "cache").glob("folder-*.npy"))) == 1

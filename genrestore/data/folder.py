@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import concurrent.futures as cf
+import contextlib
 import errno
 import hashlib
 import json
@@ -175,6 +176,7 @@ def _build_cache(
     compact_tmp = npy_path.with_name(f".{npy_path.stem}.{os.getpid()}.compact.tmp")
     resumed = _resume_partial(partial, record, n, size)
     if resumed is None:
+        _remove_outdated(npy_path, root, size)
         rows = _open_memmap(partial, (n, size, size, 3))
         done = np.zeros(n, dtype=bool)
         reasons: dict[int, str] = {}
@@ -213,10 +215,10 @@ def _build_cache(
                     done[i] = True
                     bar.update(1)
                     if time.monotonic() - last_save >= PROGRESS_EVERY:
-                        _save_progress(rows, record, done, reasons, size)
+                        _save_progress(rows, record, done, reasons, root, size)
                         last_save = time.monotonic()
         except BaseException:  # Ctrl-C, a full disk...: keep what is decoded for next time
-            _save_progress(rows, record, done, reasons, size)
+            _save_progress(rows, record, done, reasons, root, size)
             raise
         failed = np.zeros(n, dtype=bool)
         failed[list(reasons)] = True
@@ -255,18 +257,52 @@ def _build_cache(
 
 
 def _save_progress(
-    rows: np.memmap, record: Path, done: np.ndarray, reasons: dict[int, str], size: int
+    rows: np.memmap,
+    record: Path,
+    done: np.ndarray,
+    reasons: dict[int, str],
+    root: Path,
+    size: int,
 ) -> None:
     """Flush the decoded rows to disk, then record which files are done (atomically)."""
     rows.flush()  # rows first: the record must never claim a row that is not on disk
     state = {
         "format_version": FORMAT_VERSION,
+        "root": str(root.resolve()),
         "n": int(done.size),
         "size": size,
         "done": base64.b64encode(np.packbits(done).tobytes()).decode("ascii"),
         "reasons": {str(i): r for i, r in reasons.items()},
     }
     atomic_write(record, lambda p: Path(p).write_text(json.dumps(state), encoding="utf-8"))
+
+
+def _remove_outdated(npy_path: Path, root: Path, size: int) -> None:
+    """Delete this folder's caches at this size under other keys: its files have changed.
+
+    Without this every edit of a large photo folder would leave a full-size stale cache
+    behind. Entries whose build lock is held (being built right now) are left alone.
+    """
+    me = str(root.resolve())
+    for meta in npy_path.parent.glob("folder-*.json"):  # finished caches and partial records
+        stem = meta.name.split(".")[0]  # folder-<key>
+        if stem == npy_path.stem or (meta.parent / f".{stem}.lock").exists():
+            continue
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+            if info.get("root") != me or info.get("size") != size:
+                continue
+        except (OSError, ValueError, AttributeError):
+            continue
+        freed = 0
+        for suffix in (".npy", ".partial.npy", ".partial.json", ".json"):
+            path = meta.with_name(stem + suffix)
+            with contextlib.suppress(FileNotFoundError):
+                freed += path.stat().st_size
+                path.unlink()
+        log.info(
+            "%s: the folder changed; removed its outdated cache (%.0f MB)", root, freed / 2**20
+        )
 
 
 def _resume_partial(
