@@ -203,13 +203,13 @@ def test_changed_file_rebuilds(tmp_path, monkeypatch):
     st = path.stat()
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     second = load_folder(root, SIZE, progress=False)
-    assert len(calls) == 10  # every image file decoded again
+    assert calls == [str(path)]  # only the changed file is decoded again
     np.testing.assert_allclose(mean_color(second.images[i]), RED, atol=1)
 
-    calls.clear()  # same size, new mtime only: still a rebuild
+    calls.clear()  # same size, new mtime only: decoded again too
     os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 2 * 10**9))
     load_folder(root, SIZE, progress=False)
-    assert len(calls) == 10
+    assert calls == [str(path)]
     calls.clear()  # unchanged: no decoding
     load_folder(root, SIZE, progress=False)
     assert calls == []
@@ -446,3 +446,21 @@ def test_an_unfinished_build_of_an_older_folder_is_removed(tmp_path, monkeypatch
     load_folder(root, SIZE, progress=False)
     assert not list((tmp_path / "cache").glob("*partial*"))
     assert len(list((tmp_path / "cache").glob("folder-*.npy"))) == 1
+
+
+def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
+    root = tmp_path / "photos"
+    make_folder(root)
+    load_folder(root, SIZE, progress=False)
+    solid(30, 30, GREEN).save(root / "new.png")  # added
+    solid(44, 44, BLUE).save(root / "UPPER.JPEG", quality=95)  # edited (red -> blue)
+    (root / "wide.png").unlink()  # removed
+    seen = _counting_decoder(monkeypatch)
+    data = load_folder(root, SIZE, progress=False)
+    assert sorted(seen) == ["UPPER.JPEG", "new.png"]  # the other 8 (3 bad) were taken over
+    monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "clean"))
+    _same_data(data, load_folder(root, SIZE, progress=False))
+    np.testing.assert_allclose(
+        mean_color(data.images[data.paths.index("UPPER.JPEG")]), BLUE, atol=20
+    )
+    assert len(list((tmp_path / "cache").glob("folder-*"))) == 2  # one .npy + one .json

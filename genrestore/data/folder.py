@@ -109,7 +109,7 @@ def load_folder(
     root = Path(root)
     files = scan_images(root)
     rels = [p.relative_to(root).as_posix() for p in files]
-    key = _cache_key(root, files, rels, size)
+    key, stamps = _cache_key(root, files, rels, size)
     cache = cache_dir()
     npy_path, meta_path = cache / f"folder-{key}.npy", cache / f"folder-{key}.json"
     data = _load_cached(npy_path, meta_path, size)
@@ -117,15 +117,21 @@ def load_folder(
         with cache_lock(f"folder-{key}"):  # another process may be building this very cache
             data = _load_cached(npy_path, meta_path, size)
             if data is None:
-                data = _build_cache(root, files, rels, size, workers, progress, npy_path, meta_path)
+                data = _build_cache(
+                    root, files, rels, stamps, size, workers, progress, npy_path, meta_path
+                )
     for rel, reason in data.skipped:
         log.warning("%s: skipped (%s)", root / rel, reason)
     return data
 
 
-def _cache_key(root: Path, files: list[Path], rels: list[str], size: int) -> str:
-    """sha1 over the format version, size, resolved root and each file's (path, bytes, mtime)."""
+def _cache_key(
+    root: Path, files: list[Path], rels: list[str], size: int
+) -> tuple[str, list[list[int]]]:
+    """(key, stamps): sha1 over the format version, size, resolved root and each file's
+    (path, bytes, mtime); stamps are the [bytes, mtime_ns] per file ([-1, -1]: unreadable)."""
     h = hashlib.sha1()
+    stamps = []
     h.update(json.dumps([FORMAT_VERSION, size, str(root.resolve())]).encode())
     for path, rel in zip(files, rels):
         try:
@@ -133,8 +139,9 @@ def _cache_key(root: Path, files: list[Path], rels: list[str], size: int) -> str
             stamp = [st.st_size, st.st_mtime_ns]
         except OSError:  # a broken link or a file removed since the scan; decoding will say
             stamp = [-1, -1]
+        stamps.append(stamp)
         h.update(b"\n" + json.dumps([rel, *stamp]).encode())
-    return h.hexdigest()[:20]
+    return h.hexdigest()[:20], stamps
 
 
 def _load_cached(npy_path: Path, meta_path: Path, size: int) -> FolderData | None:
@@ -157,6 +164,7 @@ def _build_cache(
     root: Path,
     files: list[Path],
     rels: list[str],
+    stamps: list[list[int]],
     size: int,
     workers: int,
     progress: bool,
@@ -168,7 +176,9 @@ def _build_cache(
     Rows stream into ``folder-<key>.partial.npy`` (never more than a few chunks in memory);
     which files are done, and why any failed, is saved beside it every ``PROGRESS_EVERY``
     seconds and on Ctrl-C, so a build that is interrupted or killed resumes where that
-    record stops instead of decoding everything again.
+    record stops instead of decoding everything again. When the folder has changed since
+    its last cache, the rows of unchanged files (same path, bytes and mtime) are copied from
+    that cache instead of decoded, and the outdated cache is then deleted.
     """
     n = len(files)
     partial = npy_path.with_name(f"{npy_path.stem}.partial.npy")
@@ -176,10 +186,14 @@ def _build_cache(
     compact_tmp = npy_path.with_name(f".{npy_path.stem}.{os.getpid()}.compact.tmp")
     resumed = _resume_partial(partial, record, n, size)
     if resumed is None:
-        _remove_outdated(npy_path, root, size)
         rows = _open_memmap(partial, (n, size, size, 3))
         done = np.zeros(n, dtype=bool)
         reasons: dict[int, str] = {}
+        reused = _reuse_unchanged(npy_path, root, rels, stamps, size, rows, done, reasons)
+        if reused:
+            log.info("%s: %d of %d images unchanged since the last cache, reused", root, reused, n)
+            _save_progress(rows, record, done, reasons, root, size)  # before the old cache goes
+        _remove_outdated(npy_path, root, size)
     else:
         rows, done, reasons = resumed
         log.info(
@@ -246,7 +260,7 @@ def _build_cache(
         partial.unlink(missing_ok=True)
         kept = [rels[i] for i in good]
         meta = {"format_version": FORMAT_VERSION, "size": size, "root": str(root.resolve())}
-        meta |= {"paths": kept, "skipped": skipped}
+        meta |= {"paths": kept, "skipped": skipped, "stamps": dict(zip(rels, stamps))}
         atomic_write(
             meta_path, lambda p: Path(p).write_text(json.dumps(meta, indent=1), encoding="utf-8")
         )
@@ -277,23 +291,67 @@ def _save_progress(
     atomic_write(record, lambda p: Path(p).write_text(json.dumps(state), encoding="utf-8"))
 
 
+def _outdated(npy_path: Path, root: Path, size: int) -> Iterator[tuple[str, Path, dict]]:
+    """(stem, JSON path, its content) for this folder's caches and records under other keys."""
+    me = str(root.resolve())
+    for meta in sorted(npy_path.parent.glob("folder-*.json")):  # caches and partial records
+        stem = meta.name.split(".")[0]  # folder-<key>
+        if stem == npy_path.stem or (meta.parent / f".{stem}.lock").exists():
+            continue  # this build, or one running right now
+        try:
+            info = json.loads(meta.read_text(encoding="utf-8"))
+            if info.get("root") == me and info.get("size") == size:
+                yield stem, meta, info
+        except (OSError, ValueError, AttributeError):
+            continue
+
+
+def _reuse_unchanged(
+    npy_path: Path,
+    root: Path,
+    rels: list[str],
+    stamps: list[list[int]],
+    size: int,
+    rows: np.memmap,
+    done: np.ndarray,
+    reasons: dict[int, str],
+) -> int:
+    """Fill ``rows``/``done``/``reasons`` for files unchanged since an outdated finished cache.
+
+    Returns how many files were taken over (decoded rows and known failures).
+    """
+    for stem, meta, info in _outdated(npy_path, root, size):
+        if meta.name != f"{stem}.json" or not isinstance(info.get("stamps"), dict):
+            continue
+        old = _load_cached(meta.with_name(f"{stem}.npy"), meta, size)
+        if old is None:
+            continue
+        old_rows = {rel: j for j, rel in enumerate(old.paths)}
+        old_fail = dict(old.skipped)
+        taken = 0
+        for i, (rel, stamp) in enumerate(zip(rels, stamps)):
+            if stamp[0] < 0 or info["stamps"].get(rel) != stamp:
+                continue
+            if rel in old_rows:
+                rows[i] = old.images[old_rows[rel]]
+            elif rel in old_fail:
+                reasons[i] = old_fail[rel]
+            else:
+                continue
+            done[i] = True
+            taken += 1
+        return taken
+    return 0
+
+
 def _remove_outdated(npy_path: Path, root: Path, size: int) -> None:
     """Delete this folder's caches at this size under other keys: its files have changed.
 
     Without this every edit of a large photo folder would leave a full-size stale cache
     behind. Entries whose build lock is held (being built right now) are left alone.
     """
-    me = str(root.resolve())
-    for meta in npy_path.parent.glob("folder-*.json"):  # finished caches and partial records
-        stem = meta.name.split(".")[0]  # folder-<key>
-        if stem == npy_path.stem or (meta.parent / f".{stem}.lock").exists():
-            continue
-        try:
-            info = json.loads(meta.read_text(encoding="utf-8"))
-            if info.get("root") != me or info.get("size") != size:
-                continue
-        except (OSError, ValueError, AttributeError):
-            continue
+    stems = {stem: meta for stem, meta, _ in _outdated(npy_path, root, size)}
+    for stem, meta in stems.items():
         freed = 0
         for suffix in (".npy", ".partial.npy", ".partial.json", ".json"):
             path = meta.with_name(stem + suffix)
