@@ -125,6 +125,13 @@ def main() -> None:
         print(
             f"second call (cache hit): {time.perf_counter() - t:.3f} s for {len(again.images)} images"
         )
+        _make((str(folder), args.count, args.count + 100))  # the user adds 100 photos
+        t = time.perf_counter()
+        grown = load_folder(folder, args.size, progress=False, workers=args.workers)
+        print(
+            f"after adding 100 photos: new cache of {len(grown.images)} images in "
+            f"{time.perf_counter() - t:.1f} s (unchanged rows copied, 100 decoded)"
+        )
 
 
 if __name__ == "__main__":
