@@ -243,7 +243,9 @@ def build_app(models: dict | None = None, problems: dict[str, str] | None = None
         if not have:
             gr.Markdown(_missing_text(what, names, problems), elem_classes=["model-missing"])
 
-    with gr.Blocks(title="genrestore", analytics_enabled=False) as demo:
+    # Uploaded and generated files go to Gradio's temp folder: on a server that runs for
+    # weeks they must not pile up. Every hour, delete those older than an hour.
+    with gr.Blocks(title="genrestore", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
             "# genrestore\nGenerate, inpaint, colorize and complete faces with small models "
             "that run offline on a CPU. Examples are held-out faces of the built-in set."
