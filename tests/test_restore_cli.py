@@ -227,6 +227,28 @@ def test_batch_really_batches(capsys, tmp_path, models, monkeypatch):
     assert sizes == [4, 1]
 
 
+def test_big_inputs_end_a_chunk_early(capsys, tmp_path, models, monkeypatch):
+    """Chunks are bounded by decoded bytes too: many large photos never sit in memory at once."""
+    sizes = []
+    real = tasks.Colorizer.batch_prepared
+
+    def recording(self, grays):
+        sizes.append(len(grays))
+        return real(self, grays)
+
+    monkeypatch.setattr(tasks.Colorizer, "batch_prepared", recording)
+    monkeypatch.setattr(cli, "CHUNK_BYTES", 2 * 40 * 40)  # two 40x40 gray inputs
+    for i in range(5):
+        _image(tmp_path / "in" / f"{i}.png", 40, 40, seed=i)
+    rc, _, err = _run(
+        capsys, "colorize", "--image", str(tmp_path / "in"), "--out", str(tmp_path / "out"),
+        "--model", models["colorize"], "--batch-size", "64", "--no-progress",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert sizes == [2, 2, 1]
+    assert _files(tmp_path / "out") == [f"{i}.png" for i in range(5)]
+
+
 def test_a_failing_batch_is_retried_file_by_file(capsys, tmp_path, models, monkeypatch):
     real = tasks.Colorizer.batch_prepared
 
