@@ -710,8 +710,6 @@ def train(
     streams, so a distributed resume is exact too). The run directory must be on a
     filesystem all processes see when resuming.
     """
-    from tqdm import tqdm
-
     cfg = resolve_config(config, **overrides)
     rank, world, local_rank = env_rank()
     is_main = rank == 0
@@ -750,12 +748,24 @@ def train(
         )
     dist = from_env(device)
     try:
-        return _train_loop(cfg, run_dir, images, device, amp, dist, resume, progress, tqdm)
+        return _train_loop(cfg, run_dir, images, device, amp, dist, resume, progress)
     finally:
         dist.close()
 
 
-def _train_loop(cfg, run_dir, images, device, amp, dist: Dist, resume, progress, tqdm) -> Path:
+def _train_loop(
+    cfg: TrainConfig,
+    run_dir: Path,
+    images: np.ndarray,
+    device: torch.device,
+    amp: torch.dtype | None,
+    dist: Dist,
+    resume: bool,
+    progress: bool,
+) -> Path:
+    """The steps of ``train`` once data, device and process group are settled."""
+    from tqdm import tqdm
+
     ckpt_path = run_dir / CHECKPOINT
     sampler = BatchSampler(images, cfg.batch, cfg.seed, cfg.data.hflip, dist.rank, dist.world)
     recipe = RECIPES[cfg.family](cfg, device, amp, dist)
