@@ -292,27 +292,32 @@ def _counting_decoder(monkeypatch) -> list[str]:
     return seen
 
 
+def _interrupted_build(monkeypatch, root: Path, after: int) -> None:
+    """Build ``root``'s cache, pressing Ctrl-C once ``after`` files are decoded."""
+    real = folder._decode_sequential
+
+    def dies(paths, size):
+        for n, item in enumerate(real(paths, size)):
+            if n == after:
+                raise KeyboardInterrupt
+            yield item
+
+    with monkeypatch.context() as m:
+        m.setattr(folder, "_decode_sequential", dies)
+        with pytest.raises(KeyboardInterrupt):
+            load_folder(root, SIZE, progress=False)
+
+
 def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
     root = tmp_path / "photos"
     make_folder(root)
     monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "clean"))
     clean = load_folder(root, SIZE, progress=False)  # 10 files, 3 of them bad
     monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "cache"))
-    real = folder._decode_sequential
-
-    def dies_after_four(paths, size):  # the 4 include two bad files (empty.jpg, notes.png)
-        for n, item in enumerate(real(paths, size)):
-            if n == 4:
-                raise KeyboardInterrupt
-            yield item
-
-    monkeypatch.setattr(folder, "_decode_sequential", dies_after_four)
-    with pytest.raises(KeyboardInterrupt):
-        load_folder(root, SIZE, progress=False)
+    _interrupted_build(monkeypatch, root, after=4)  # the 4 include empty.jpg and notes.png
     left = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert [n.split(".", 1)[1] for n in left] == ["partial.json", "partial.npy"]  # no final
 
-    monkeypatch.setattr(folder, "_decode_sequential", real)
     seen = _counting_decoder(monkeypatch)
     resumed = load_folder(root, SIZE, progress=False)
     assert len(seen) == 6 and "empty.jpg" not in seen and "UPPER.JPEG" not in seen
@@ -430,18 +435,7 @@ def test_a_changed_folder_replaces_its_old_cache(tmp_path, caplog):
 def test_an_unfinished_build_of_an_older_folder_is_removed(tmp_path, monkeypatch):
     root = tmp_path / "photos"
     make_folder(root)
-    real = folder._decode_sequential
-
-    def dies(paths, size):
-        for n, item in enumerate(real(paths, size)):
-            if n == 2:
-                raise KeyboardInterrupt
-            yield item
-
-    monkeypatch.setattr(folder, "_decode_sequential", dies)
-    with pytest.raises(KeyboardInterrupt):
-        load_folder(root, SIZE, progress=False)
-    monkeypatch.setattr(folder, "_decode_sequential", real)
+    _interrupted_build(monkeypatch, root, after=2)
     (root / "wide.png").unlink()  # the folder changes before the rerun
     load_folder(root, SIZE, progress=False)
     assert not list((tmp_path / "cache").glob("*partial*"))

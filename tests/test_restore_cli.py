@@ -206,15 +206,21 @@ def test_colorize_batch(capsys, tmp_path, models):
     assert Image.open(tmp_path / "out" / "sub" / "q.png").size == (18, 22)
 
 
-def test_batch_really_batches(capsys, tmp_path, models, monkeypatch):
+def _batch_sizes(monkeypatch, task_class) -> list[int]:
+    """Record how many inputs each forward pass of ``task_class`` gets."""
     sizes = []
-    real = tasks.Inpainter.batch_prepared
+    real = task_class.batch_prepared
 
     def recording(self, prepared):
         sizes.append(len(prepared))
         return real(self, prepared)
 
-    monkeypatch.setattr(tasks.Inpainter, "batch_prepared", recording)
+    monkeypatch.setattr(task_class, "batch_prepared", recording)
+    return sizes
+
+
+def test_batch_really_batches(capsys, tmp_path, models, monkeypatch):
+    sizes = _batch_sizes(monkeypatch, tasks.Inpainter)
     for i in range(5):
         _image(tmp_path / "in" / f"{i}.png", 16 + i, 20, seed=i)
         _mask(tmp_path / "masks" / f"{i}.png", 16 + i, 20)
@@ -229,14 +235,7 @@ def test_batch_really_batches(capsys, tmp_path, models, monkeypatch):
 
 def test_big_inputs_end_a_chunk_early(capsys, tmp_path, models, monkeypatch):
     """Chunks are bounded by decoded bytes too: many large photos never sit in memory at once."""
-    sizes = []
-    real = tasks.Colorizer.batch_prepared
-
-    def recording(self, grays):
-        sizes.append(len(grays))
-        return real(self, grays)
-
-    monkeypatch.setattr(tasks.Colorizer, "batch_prepared", recording)
+    sizes = _batch_sizes(monkeypatch, tasks.Colorizer)
     monkeypatch.setattr(cli, "CHUNK_BYTES", 2 * 40 * 40)  # two 40x40 gray inputs
     for i in range(5):
         _image(tmp_path / "in" / f"{i}.png", 40, 40, seed=i)
