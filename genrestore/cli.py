@@ -43,7 +43,9 @@ def _add_train(sub) -> None:
         help="train a model family on the built-in faces or a folder",
         description="Train a model. Defaults come from the preset; flags override them. "
         "Writes a resumable run directory (config.json, checkpoint.safetensors, log.txt, "
-        "sample grids).",
+        "sample grids). Data-parallel on several GPUs or machines: start the same command "
+        "with 'torchrun --nproc_per_node N -m genrestore train ...' (--batch is then the "
+        "global batch; --out is required).",
     )
     p.add_argument("family", choices=["gan", "vae", "inpaint", "colorize"])
     p.add_argument(
