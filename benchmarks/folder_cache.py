@@ -65,15 +65,14 @@ def interrupted_build(folder: Path, args) -> int:
     if not records:
         print(f"killed after {args.interrupt_after} s, but no progress record was written yet")
         return 0
-    import base64
+    from genrestore.data.folder import _resume_partial
 
-    import numpy as np
-
-    state = json.loads(records[0].read_text())
-    bits = np.unpackbits(np.frombuffer(base64.b64decode(state["done"]), dtype=np.uint8))
-    done = int(bits[: state["n"]].sum())
+    n = json.loads(records[0].read_text())["n"]
+    partial = records[0].with_name(records[0].name.replace(".json", ".npy"))
+    _, flags, _ = _resume_partial(partial, records[0], n, args.size)
+    done = int(flags.sum())
     print(
-        f"build SIGKILLed after {args.interrupt_after} s: {done} of {state['n']} images "
+        f"build SIGKILLed after {args.interrupt_after} s: {done} of {n} images "
         "recorded as done; the next call resumes from there"
     )
     return done

@@ -213,6 +213,13 @@ def _check_finite(
         )
 
 
+def _seed_host(seed: int) -> None:
+    """Seed torch's, Python's and numpy's global generators (numpy's takes 32 bits)."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+
+
 def _rng_meta() -> str:
     np_state = np.random.get_state()
     return json.dumps(
@@ -649,9 +656,7 @@ def _load_run(
         seed = recipe.cfg.seed
         for k, g in enumerate(recipe.generators().values()):
             g.manual_seed(dist.seed(seed, ck.step, k + 1))
-        torch.manual_seed(dist.seed(seed, ck.step, 0))
-        random.seed(dist.seed(seed, ck.step, 0))
-        np.random.seed(dist.seed(seed, ck.step, 0) % 2**32)
+        _seed_host(dist.seed(seed, ck.step, 0))
     if saved_world != dist.world and dist.is_main:
         log.warning(
             "%s was saved by %d process(es) and resumes with %d: the data order goes on where "
@@ -771,9 +776,7 @@ def _train_loop(
     recipe = RECIPES[cfg.family](cfg, device, amp, dist)
     dist.broadcast_modules(recipe.modules().values())
     if dist.rank:  # per-rank streams for anything drawn from the global generators
-        torch.manual_seed(dist.seed(cfg.seed))
-        random.seed(dist.seed(cfg.seed))
-        np.random.seed(dist.seed(cfg.seed) % 2**32)
+        _seed_host(dist.seed(cfg.seed))
     if hasattr(recipe, "preview"):
         recipe.preview = BatchSampler(images[:8], 8, 0, False).next(device)
 

@@ -189,11 +189,12 @@ def _build_cache(
         rows = _open_memmap(partial, (n, size, size, 3))
         done = np.zeros(n, dtype=bool)
         reasons: dict[int, str] = {}
-        reused = _reuse_unchanged(npy_path, root, rels, stamps, size, rows, done, reasons)
+        outdated = list(_outdated(npy_path, root, size))
+        reused = _reuse_unchanged(outdated, rels, stamps, size, rows, done, reasons)
         if reused:
             log.info("%s: %d of %d images unchanged since the last cache, reused", root, reused, n)
             _save_progress(rows, record, done, reasons, root, size)  # before the old cache goes
-        _remove_outdated(npy_path, root, size)
+        _remove_outdated(outdated, root)
     else:
         rows, done, reasons = resumed
         log.info(
@@ -307,8 +308,7 @@ def _outdated(npy_path: Path, root: Path, size: int) -> Iterator[tuple[str, Path
 
 
 def _reuse_unchanged(
-    npy_path: Path,
-    root: Path,
+    outdated: list[tuple[str, Path, dict]],
     rels: list[str],
     stamps: list[list[int]],
     size: int,
@@ -320,7 +320,7 @@ def _reuse_unchanged(
 
     Returns how many files were taken over (decoded rows and known failures).
     """
-    for stem, meta, info in _outdated(npy_path, root, size):
+    for stem, meta, info in outdated:
         if meta.name != f"{stem}.json" or not isinstance(info.get("stamps"), dict):
             continue
         old = _load_cached(meta.with_name(f"{stem}.npy"), meta, size)
@@ -344,13 +344,13 @@ def _reuse_unchanged(
     return 0
 
 
-def _remove_outdated(npy_path: Path, root: Path, size: int) -> None:
+def _remove_outdated(outdated: list[tuple[str, Path, dict]], root: Path) -> None:
     """Delete this folder's caches at this size under other keys: its files have changed.
 
     Without this every edit of a large photo folder would leave a full-size stale cache
     behind. Entries whose build lock is held (being built right now) are left alone.
     """
-    stems = {stem: meta for stem, meta, _ in _outdated(npy_path, root, size)}
+    stems = {stem: meta for stem, meta, _ in outdated}
     for stem, meta in stems.items():
         freed = 0
         for suffix in (".npy", ".partial.npy", ".partial.json", ".json"):
