@@ -41,14 +41,18 @@ def throughput(step, batch: int, steps: int, device: torch.device) -> float:
 
 
 def ours(preset: str, size: int, device: torch.device, precision: str, faces: dict):
+    from genrestore.compute import choose
     from genrestore.config import PRESETS, with_size
-    from genrestore.training import RECIPES, BatchSampler, autocast_dtype
+    from genrestore.training import RECIPES, BatchSampler
 
     cfg = with_size(PRESETS[preset], size)
-    recipe = RECIPES[cfg.family](cfg, device, autocast_dtype(device, precision))
+    compute = choose(device, precision, "training")
+    recipe = RECIPES[cfg.family](cfg, compute)
     sampler = BatchSampler(faces[size], cfg.batch, 0, True)
     counter = iter(range(1, 10**9))
-    return (lambda: recipe.step(next(counter), sampler.next(device))), cfg.batch
+    return (
+        lambda: recipe.step(next(counter), sampler.next(device, compute.memory_format))
+    ), cfg.batch
 
 
 def main() -> None:
@@ -58,8 +62,8 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", help="auto, bf16, fp16 or fp32")
     args = ap.parse_args()
 
+    from genrestore.compute import choose, resolve_device
     from genrestore.data.avatars import load_faces
-    from genrestore.training import autocast_dtype, resolve_device
 
     device = resolve_device(args.device)
     if device.type == "cuda":
@@ -67,8 +71,8 @@ def main() -> None:
         name = torch.cuda.get_device_name(device)
     else:
         name = f"CPU, {torch.get_num_threads()} threads"
-    amp = autocast_dtype(device, args.precision)
-    print(f"{name}; torch {torch.__version__}; autocast {amp}; {args.steps} timed steps each")
+    compute = choose(device, args.precision, "training")
+    print(f"{name}; torch {torch.__version__}; {compute.describe()}; {args.steps} timed steps each")
     faces = {s: np.array(load_faces(2048, s, progress=False)) for s in (64, 128)}
 
     rows = [("baseline: pytorch/examples DCGAN step, fp32, 64 px", None, 64)]

@@ -81,19 +81,20 @@ class Baseline:
 
 
 class Ours:
-    def __init__(self, preset: str, images: torch.Tensor):
+    def __init__(self, preset: str, images: torch.Tensor, precision: str = "auto"):
+        from genrestore.compute import choose
         from genrestore.config import PRESETS
-        from genrestore.training import RECIPES, BatchSampler, autocast_dtype
+        from genrestore.training import RECIPES, BatchSampler
 
         cfg = PRESETS[preset]
-        dev = torch.device("cpu")
-        self.recipe = RECIPES[cfg.family](cfg, dev, autocast_dtype(dev, "auto"))
+        self.compute = choose("cpu", precision, "training")
+        self.recipe = RECIPES[cfg.family](cfg, self.compute)
         self.sampler = BatchSampler(images, cfg.batch, 0, True)
         self.batch, self.i = cfg.batch, 0
 
     def step(self):
         self.i += 1
-        self.recipe.step(self.i, self.sampler.next(torch.device("cpu")))
+        self.recipe.step(self.i, self.sampler.next(self.compute.device, self.compute.memory_format))
 
 
 def timed(runner, steps: int) -> float:

@@ -34,6 +34,16 @@ def _positive(text: str) -> int:
     return v
 
 
+def _add_precision(p) -> None:
+    p.add_argument(
+        "--precision",
+        default=None,
+        choices=["auto", "fp32", "bf16", "fp16"],
+        help="auto (default: the fastest measured on this machine, see 'genrestore env'; "
+        "$GENRESTORE_PRECISION overrides it), or force one",
+    )
+
+
 def _add_train(sub) -> None:
     from .config import TrainConfig
 
@@ -93,7 +103,7 @@ def _add_train(sub) -> None:
         "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
     )
     p.add_argument("--device", default=None, help="auto, cpu or cuda (default auto)")
-    p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"])
+    _add_precision(p)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -170,13 +180,14 @@ def _add_generate(sub) -> None:
         help="instead of n faces, interpolate from --seed to this seed in n steps",
     )
     p.add_argument("--out", required=True)
+    _add_precision(p)
 
 
 def _cmd_generate(a) -> int:
     from .images import image_grid, save_image
     from .tasks import Generator, load
 
-    gen = load(a.model)
+    gen = load(a.model, precision=a.precision or "auto")
     if not isinstance(gen, Generator):
         raise UserError(f"{a.model}: is not a generative model (gan or vae)")
     if a.interpolate is not None:
@@ -235,6 +246,7 @@ def _add_restore_options(p, model: str) -> None:
         help="images per forward pass (default: the task's, 64)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_precision(p)
 
 
 def _add_inpaint(sub) -> None:
@@ -303,6 +315,7 @@ def _add_complete(sub) -> None:
     p.add_argument("--model", default="faces-gan-64", help="a gan or vae model (faces-gan-64)")
     p.add_argument("--overwrite", action="store_true", help="batch jobs: redo finished images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_precision(p)
     p.set_defaults(batch_size=1)
 
 
@@ -345,7 +358,7 @@ def _cmd_complete(a) -> int:
         raise UserError(f"{mask}: no such mask file or folder")
     if mask is not None and mask.is_dir() != src.is_dir():
         raise UserError("--image and --mask must both be files or both be folders")
-    gen = _load_restorer(a.model, "complete", Generator)
+    gen = _load_restorer(a.model, "complete", Generator, a.precision)
     job = _CompleteJob(gen, a.keep, a.samples, a.seed)
     out = Path(a.out)
     if out.exists() and not out.is_dir():
@@ -390,7 +403,7 @@ def _restore(a, family: str, task_class: type, mask_arg: str | None) -> int:
             )
         out = _batch_out(src, mask, a.out)
         items = _batch_items(src, mask, out)
-        task = _load_restorer(a.model, family, task_class)
+        task = _load_restorer(a.model, family, task_class, a.precision)
         _make_folder(out)
         return _run_batch(task, items, a)
     if mask is not None and mask.is_dir():
@@ -399,7 +412,7 @@ def _restore(a, family: str, task_class: type, mask_arg: str | None) -> int:
             "folder of images for a batch job"
         )
     out = _single_out(src, mask, a.out)
-    task = _load_restorer(a.model, family, task_class)
+    task = _load_restorer(a.model, family, task_class, a.precision)
     if a.batch_size is not None:
         task.batch_size = a.batch_size
     _make_folder(out.parent)
@@ -429,11 +442,11 @@ def _save_result(task, result, out: Path) -> None:
         save_image(img, path)
 
 
-def _load_restorer(model: str, family: str, task_class: type):
+def _load_restorer(model: str, family: str, task_class: type, precision: str | None):
     """Load ``model`` once and check that it is a ``family`` model."""
     from .tasks import load
 
-    task = load(model)
+    task = load(model, precision=precision or "auto")
     if not isinstance(task, task_class):
         raise UserError(
             f"{model}: is a '{task.family}' model; {family} needs an '{family}' model "
@@ -676,6 +689,7 @@ def _add_eval(sub) -> None:
     p.add_argument("--data", default="avatars", help="held-out data: 'avatars' or a folder")
     p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
+    _add_precision(p)
 
 
 def _cmd_eval(a) -> int:
@@ -685,7 +699,7 @@ def _cmd_eval(a) -> int:
     from .tasks import load
 
     name = a.model or ("faces-gan-64" if a.family == "complete" else f"faces-{a.family}-64")
-    task = load(name)
+    task = load(name, precision=a.precision or "auto")
     wanted = ("gan", "vae") if a.family == "complete" else (a.family,)
     if task.family not in wanted:
         raise UserError(f"{name}: is a {task.family} model, not {' or '.join(wanted)}")
@@ -729,6 +743,10 @@ def _cmd_demo(a) -> int:
         raise UserError("the demo needs Gradio: pip install 'genrestore[demo]'")
     if not 1 <= a.port <= 65535:
         raise UserError(f"--port must be between 1 and 65535, got {a.port}")
+    if a.precision:  # every model the demo loads reads it from there
+        from .compute import PRECISION_ENV
+
+        os.environ[PRECISION_ENV] = a.precision
     # demos/ sits beside the package in a source checkout; it is not an installed module.
     path = Path(__file__).resolve().parent.parent / "demos" / "app.py"
     if not path.is_file():
@@ -737,6 +755,18 @@ def _cmd_demo(a) -> int:
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
     app.main(host=a.host, port=a.port, started=started)
+    return 0
+
+
+def _cmd_env(a) -> int:
+    from .compute import environment_report
+
+    report = environment_report(a.device, a.precision or "auto")
+    if a.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for key, value in report.items():
+        print(f"{key + ':':<22} {value}")
     return 0
 
 
@@ -766,6 +796,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=7860, help="port to serve on (default 7860)")
+    _add_precision(p)
+    p = sub.add_parser(
+        "env",
+        help="what a bug report needs: versions, CPU, and the compute settings chosen here",
+        description="Print genrestore, torch and Python versions, the CPU (model, ISA level, "
+        "native bf16), threads, the device, the precision and memory layout chosen for "
+        "inference and for training (and why), and a measured speed: faces/s for a 64-face "
+        "generation with the shipped GAN.",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    _add_precision(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
 
 
@@ -778,6 +820,7 @@ COMMANDS = {
     "eval": _cmd_eval,
     "models": _cmd_models,
     "demo": _cmd_demo,
+    "env": _cmd_env,
 }
 
 

@@ -155,14 +155,9 @@ def env_rank() -> tuple[int, int, int]:
 
 def device_for(name: str, local_rank: int, world: int) -> torch.device:
     """The device this process trains on: with several processes and CUDA, one GPU each."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"unknown device {name!r}; use auto, cpu or cuda") from None
+    from .compute import resolve_device
+
+    device = resolve_device(name)
     if device.type == "cuda" and world > 1 and device.index is None:
         if local_rank >= torch.cuda.device_count():
             raise UserError(

@@ -16,6 +16,7 @@ import torch
 from PIL import Image
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .compute import Compute, choose
 from .config import model_config_from_dict
 from .data.masks import KEEP_REGIONS, keep_mask
 from .errors import UserError
@@ -117,9 +118,18 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 class _Task:
-    """What every task object holds: its network (eval mode), family, config and card."""
+    """What every task object holds: its network (eval mode), family, config, card and the
+    compute settings it runs with (precision and layout chosen per machine, see compute.py)."""
 
-    def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        family: str,
+        config,
+        card: dict,
+        name: str = "",
+        compute: Compute | None = None,
+    ):
         self.model, self.family, self.config, self.card, self.name = (
             model,
             family,
@@ -128,12 +138,14 @@ class _Task:
             name,
         )
         self.device = next(model.parameters()).device
+        self.compute = compute or choose(self.device, "auto", "inference")
         self.size = config.size
 
     @classmethod
-    def from_checkpoint(cls, ck: Checkpoint, device: torch.device):
-        model = _build(ck, device)
-        return cls(model, ck.family, model_config_from_dict(ck.family, ck.config), ck.card, ck.path)
+    def from_checkpoint(cls, ck: Checkpoint, compute: Compute):
+        model = _build(ck, compute.device)
+        config = model_config_from_dict(ck.family, ck.config)
+        return cls(model, ck.family, config, ck.card, ck.path, compute)
 
 
 class Generator(_Task):
@@ -142,20 +154,20 @@ class Generator(_Task):
     ``generate(n, seed)`` -> list of PIL images; face i of a seed is always the same face.
     """
 
-    def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = ""):
-        super().__init__(model, family, config, card, name)
+    def __init__(self, model: torch.nn.Module, family: str, config, card: dict, name: str = "",
+                 compute: Compute | None = None):  # fmt: skip
+        super().__init__(model, family, config, card, name, compute)
         self.nz = config.nz
-        # Inference copy of the decoder: BN folded into the convolutions, channels_last.
+        # Inference copy of the decoder: BN folded into the convolutions, in the layout and
+        # precision measured fastest on this machine.
         from .models import fold_batchnorm
 
         decoder = model if family == "gan" else model.decoder
-        self.fast = fold_batchnorm(decoder).to(memory_format=torch.channels_last)
-        # bf16 on CPU (AMX/AVX-512) roughly halves sampling time; CUDA uses autocast too.
-        self.amp = torch.bfloat16 if self.device.type == "cpu" else torch.float16
+        self.fast = self.compute.layout(fold_batchnorm(decoder))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """Latents (N, nz) -> images (N, 3, S, S), float32, differentiable w.r.t. z."""
-        with torch.autocast(self.device.type, dtype=self.amp):
+        with self.compute.autocast():
             return self.fast(z.to(self.device)).float()
 
     @torch.inference_mode()
@@ -257,7 +269,7 @@ class Completer:
 
     def fit(self, x: torch.Tensor, known: torch.Tensor, restarts: int, seed: int):
         """Search latents. x (3, S, S) in [-1, 1], known (1, S, S) -> (images (R, 3, S, S), loss (R,))."""
-        net = self.gen.forward  # BN folded, bf16 on CPU
+        net = self.gen.forward  # BN folded, the machine's precision and layout
         z = latents(restarts, self.gen.nz, seed).to(self.gen.device).requires_grad_(True)
         x = x[None].to(self.gen.device)
         known = known[None].to(self.gen.device)
@@ -364,8 +376,11 @@ class _Restorer(_Task):
         """Run the network over (N, ...) inputs in chunks; returns a finite float tensor."""
         outs = []
         for i in range(0, inputs[0].shape[0], self.batch_size):
-            chunk = [x[i : i + self.batch_size].to(self.device) for x in inputs]
-            outs.append(self.model(*chunk).float().cpu())
+            chunk = [
+                self.compute.layout(x[i : i + self.batch_size].to(self.device)) for x in inputs
+            ]
+            with self.compute.autocast():
+                outs.append(self.model(*chunk).float().cpu())
         return _finite(torch.cat(outs))
 
 
@@ -465,13 +480,13 @@ def _to_uint8(x: torch.Tensor) -> np.ndarray:
 TASKS = {"gan": Generator, "vae": Generator, "inpaint": Inpainter, "colorize": Colorizer}
 
 
-def load(name_or_path: str | os.PathLike, device: str = "cpu"):
+def load(name_or_path: str | os.PathLike, device: str = "cpu", precision: str = "auto"):
     """Load a shipped model by name, a checkpoint by path, or a training run directory.
 
     Returns the matching task object: Generator (gan, vae), Inpainter or Colorizer.
+    ``precision``: "auto" (the fastest measured on this machine; ``$GENRESTORE_PRECISION``
+    overrides it), "fp32" or "bf16" (and "fp16" on CUDA).
     """
-    from .training import resolve_device
-
     path = resolve_model_path(name_or_path)
     if path.is_dir():
         from .training import CHECKPOINT, inference_checkpoint
@@ -481,7 +496,7 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu"):
         ck = inference_checkpoint(path)  # a run directory: its EMA weights
     else:
         ck = load_checkpoint(path)
-    dev = resolve_device(device)
+    compute = choose(device, precision, "inference")
     if ck.family not in TASKS:
         raise UserError(f"{path}: model family {ck.family!r} has no task in this version")
-    return TASKS[ck.family].from_checkpoint(ck, dev)
+    return TASKS[ck.family].from_checkpoint(ck, compute)

@@ -31,6 +31,7 @@ from .checkpoint import (
     save_checkpoint,
 )
 from .color import lab_scaled_to_rgb, rgb_to_lab_scaled
+from .compute import Compute, choose
 from .config import DataConfig, TrainConfig, train_config_from_dict
 from .data.augment import diff_augment
 from .distributed import SINGLE_PROCESS, Dist, device_for, env_rank, from_env
@@ -47,24 +48,6 @@ class TrainingDiverged(RuntimeError):
 
 
 # --- environment ------------------------------------------------------------------------------
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> cuda if available else cpu; a clear error for unknown or absent devices."""
-    return device_for(name, local_rank=0, world=1)
-
-
-def autocast_dtype(device: torch.device, precision: str) -> torch.dtype | None:
-    """The autocast dtype for this device and precision setting (None = full fp32)."""
-    if precision == "fp32":
-        return None
-    if precision not in ("auto", "bf16", "fp16"):
-        raise UserError(f"precision must be auto, fp32, bf16 or fp16, got {precision!r}")
-    if device.type == "cuda":
-        if precision == "fp16":
-            return torch.float16
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16  # CPU: bf16 + channels_last measured 2.3x faster than fp32 here
 
 
 def load_training_images(data: DataConfig, size: int, progress: bool = True) -> np.ndarray:
@@ -87,11 +70,6 @@ def adam(
     """Adam with the fastest kernel for the device: fused on CUDA, multi-tensor on CPU."""
     kernel = {"fused": True} if device.type == "cuda" else {"foreach": True}
     return torch.optim.Adam(params, lr, betas, **kernel)
-
-
-def autocast(device: torch.device, amp: torch.dtype | None):
-    """Autocast to ``amp`` on ``device``, or a no-op context when ``amp`` is None (fp32)."""
-    return torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None)
 
 
 class BatchSampler:
@@ -131,8 +109,10 @@ class BatchSampler:
         self.perm = torch.randperm(n, generator=self.g)
         self.pos = 0
 
-    def next(self, device: torch.device) -> torch.Tensor:
-        """This rank's batch (B / world, 3, H, W) float in [-1, 1], channels_last, on ``device``."""
+    def next(
+        self, device: torch.device, memory_format: torch.memory_format = torch.channels_last
+    ) -> torch.Tensor:
+        """This rank's batch (B / world, 3, H, W) float in [-1, 1] on ``device``."""
         if self.pos + self.batch > self.perm.numel():
             self.perm = torch.randperm(self.images.shape[0], generator=self.g)
             self.pos = 0
@@ -147,7 +127,7 @@ class BatchSampler:
         if self.hflip:
             flip = (torch.rand(self.batch, generator=self.g)[mine] < 0.5).to(device)
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
-        return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous(memory_format=memory_format)
 
     def state(self) -> dict[str, torch.Tensor]:
         return {"g": self.g.get_state(), "perm": self.perm, "pos": torch.tensor(self.pos)}
@@ -242,7 +222,7 @@ def _restore_rng_meta(text: str) -> None:
 
 
 class _Recipe:
-    """What every family's recipe holds: its config, device, autocast dtype, process group.
+    """What every family's recipe holds: its config, compute settings, process group.
 
     A recipe builds its networks and optimizers, and ``step(step, real)`` runs one training
     step on this process's share of the batch, averaging gradients over ``dist`` before
@@ -252,12 +232,16 @@ class _Recipe:
     def __init__(
         self,
         cfg: TrainConfig,
-        device: torch.device,
-        amp: torch.dtype | None,
+        compute: Compute,
         dist: Dist = SINGLE_PROCESS,
     ):
-        self.cfg, self.m, self.device, self.amp, self.dist = cfg, cfg.model, device, amp, dist
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == torch.float16)
+        self.cfg, self.m, self.compute, self.dist = cfg, cfg.model, compute, dist
+        self.device = compute.device
+        self.scaler = torch.amp.GradScaler("cuda", enabled=compute.precision == "fp16")
+
+    def _place(self, module: nn.Module) -> nn.Module:
+        """A network on this recipe's device in its memory layout."""
+        return self.compute.layout(module.to(self.device))
 
 
 class GANRecipe(_Recipe):
@@ -265,16 +249,16 @@ class GANRecipe(_Recipe):
 
     family = "gan"
 
-    def __init__(self, cfg, device, amp, dist: Dist = SINGLE_PROCESS):
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
         from .models.gan import Discriminator, Generator
 
-        super().__init__(cfg, device, amp, dist)
+        super().__init__(cfg, compute, dist)
         m = self.m
-        self.G = Generator(m).to(device, memory_format=torch.channels_last)
-        self.D = Discriminator(m).to(device, memory_format=torch.channels_last)
+        self.G = self._place(Generator(m))
+        self.D = self._place(Discriminator(m))
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
-        self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), device)
-        self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), device)
+        self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
+        self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
         self.d_loss, self.g_loss = losses.GAN_LOSSES[m.loss]
         self.g_z = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
         self.g_aug = torch.Generator().manual_seed(dist.seed(cfg.seed + 2))
@@ -290,7 +274,7 @@ class GANRecipe(_Recipe):
         z = self._z(n)
         # Discriminator
         self.opt_d.zero_grad(set_to_none=True)
-        with autocast(self.device, self.amp):
+        with self.compute.autocast():
             fake = self.G(z)
             d_real = self.D(self._aug(real)).float()
             d_fake = self.D(self._aug(fake.detach())).float()
@@ -299,7 +283,7 @@ class GANRecipe(_Recipe):
         out = {"loss_d": loss_d.detach()}
         if self.m.r1_gamma > 0 and step % self.m.r1_every == 0:
             x = real.detach().requires_grad_(True)
-            with autocast(self.device, self.amp):
+            with self.compute.autocast():
                 logits = self.D(self._aug(x)).float()
             r1 = losses.r1_penalty(logits, x)
             self.scaler.scale(r1 * (0.5 * self.m.r1_gamma * self.m.r1_every)).backward()
@@ -309,7 +293,7 @@ class GANRecipe(_Recipe):
         # Generator
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
-        with autocast(self.device, self.amp):
+        with self.compute.autocast():
             loss_g = self.g_loss(self.D(self._aug(fake)).float())
         self.scaler.scale(loss_g).backward()
         self.D.requires_grad_(True)
@@ -351,19 +335,19 @@ class VAERecipe(_Recipe):
 
     family = "vae"
 
-    def __init__(self, cfg, device, amp, dist: Dist = SINGLE_PROCESS):
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
         from .models.vae import VAE
 
-        super().__init__(cfg, device, amp, dist)
+        super().__init__(cfg, compute, dist)
         m = self.m
-        self.vae = VAE(m).to(device, memory_format=torch.channels_last)
+        self.vae = self._place(VAE(m))
         self.ema = copy.deepcopy(self.vae).requires_grad_(False)
-        self.opt = adam(self.vae.parameters(), m.lr, (m.beta1, m.beta2), device)
+        self.opt = adam(self.vae.parameters(), m.lr, (m.beta1, m.beta2), self.device)
         self.g_eps = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         self.opt.zero_grad(set_to_none=True)
-        with autocast(self.device, self.amp):
+        with self.compute.autocast():
             mu, logvar = self.vae.encoder(real)
             eps = torch.randn(mu.shape, generator=self.g_eps).to(self.device)
             z = mu + eps * torch.exp(0.5 * logvar)
@@ -420,26 +404,26 @@ class RestoreRecipe(_Recipe):
 
     d_channels = 3
 
-    def __init__(self, cfg, device, amp, dist: Dist = SINGLE_PROCESS):
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
         from .models import build_inference_model
         from .models.patchgan import PatchGAN
 
-        super().__init__(cfg, device, amp, dist)
+        super().__init__(cfg, compute, dist)
         m = self.m
-        self.G = build_inference_model(cfg.family, m).to(device, memory_format=torch.channels_last)
-        self.D = PatchGAN(self.d_channels, m.ndf).to(device, memory_format=torch.channels_last)
+        self.G = self._place(build_inference_model(cfg.family, m))
+        self.D = self._place(PatchGAN(self.d_channels, m.ndf))
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
-        self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), device)
-        self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), device)
+        self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
+        self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
         self.preview: torch.Tensor | None = None  # (8, 3, S, S) fixed images for sample grids
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         batch = self.inputs(real, step)
-        with autocast(self.device, self.amp):
+        with self.compute.autocast():
             pred = self.predict(self.G, batch)
             real_v, fake_v = self.d_views(batch, pred)
         self.opt_d.zero_grad(set_to_none=True)
-        with autocast(self.device, self.amp):
+        with self.compute.autocast():
             d_real, _ = self.D(real_v)
             d_fake, _ = self.D(fake_v.detach())
             loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
@@ -448,7 +432,7 @@ class RestoreRecipe(_Recipe):
         self.scaler.step(self.opt_d)
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
-        with autocast(self.device, self.amp):
+        with self.compute.autocast():
             g_fake, f_fake = self.D(fake_v)
             with torch.no_grad():
                 _, f_real = self.D(real_v)
@@ -512,7 +496,7 @@ class InpaintRecipe(RestoreRecipe):
             ]
         )
         mask = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
-        return {"real": real, "mask": mask.contiguous(memory_format=torch.channels_last)}
+        return {"real": real, "mask": self.compute.layout(mask)}
 
     def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
         return net(b["real"], b["mask"])
@@ -543,8 +527,8 @@ class ColorizeRecipe(RestoreRecipe):
     def inputs(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
         lum, ab = rgb_to_lab_scaled(real)
         return {
-            "lum": lum.contiguous(memory_format=torch.channels_last),
-            "ab": ab.contiguous(memory_format=torch.channels_last),
+            "lum": self.compute.layout(lum),
+            "ab": self.compute.layout(ab),
         }
 
     def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
@@ -735,7 +719,7 @@ def train(
         run_dir.mkdir(parents=True, exist_ok=True)
 
     device = device_for(cfg.device, local_rank, world)
-    amp = autocast_dtype(device, cfg.precision)
+    compute = choose(device, cfg.precision, "training")
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     torch.manual_seed(cfg.seed)  # the same on every rank: same initial weights
@@ -752,8 +736,11 @@ def train(
             f"expected uint8 {cfg.model.size}px RGB"
         )
     dist = from_env(device)
+    if dist.enabled:  # every rank must compute alike: rank 0's measured choice is the run's
+        main = dist.gather({"precision": compute.precision, "channels_last": compute.channels_last})
+        compute = dataclasses.replace(compute, **main[0])
     try:
-        return _train_loop(cfg, run_dir, images, device, amp, dist, resume, progress)
+        return _train_loop(cfg, run_dir, images, compute, dist, resume, progress)
     finally:
         dist.close()
 
@@ -762,8 +749,7 @@ def _train_loop(
     cfg: TrainConfig,
     run_dir: Path,
     images: np.ndarray,
-    device: torch.device,
-    amp: torch.dtype | None,
+    compute: Compute,
     dist: Dist,
     resume: bool,
     progress: bool,
@@ -773,12 +759,13 @@ def _train_loop(
 
     ckpt_path = run_dir / CHECKPOINT
     sampler = BatchSampler(images, cfg.batch, cfg.seed, cfg.data.hflip, dist.rank, dist.world)
-    recipe = RECIPES[cfg.family](cfg, device, amp, dist)
+    device = compute.device
+    recipe = RECIPES[cfg.family](cfg, compute, dist)
     dist.broadcast_modules(recipe.modules().values())
     if dist.rank:  # per-rank streams for anything drawn from the global generators
         _seed_host(dist.seed(cfg.seed))
     if hasattr(recipe, "preview"):
-        recipe.preview = BatchSampler(images[:8], 8, 0, False).next(device)
+        recipe.preview = BatchSampler(images[:8], 8, 0, False).next(device, compute.memory_format)
 
     start, wall_before = 0, 0.0
     if resume:
@@ -796,7 +783,7 @@ def _train_loop(
     last_save = start
     t0 = time.perf_counter()
     t_window, n_window = t0, 0
-    where = f"{device} amp={amp}" + (f" x {dist.world} processes" if dist.enabled else "")
+    where = compute.describe() + (f" x {dist.world} processes" if dist.enabled else "")
     bar = tqdm(
         range(start + 1, cfg.steps + 1),
         initial=start,
@@ -817,7 +804,7 @@ def _train_loop(
         counts: dict[str, int] = {}
         window_start = start + 1
         for step in bar:
-            stats = recipe.step(step, sampler.next(device))
+            stats = recipe.step(step, sampler.next(device, compute.memory_format))
             for k, v in stats.items():
                 sums[k] = sums[k] + v.float() if k in sums else v.float()
                 counts[k] = counts.get(k, 0) + 1
@@ -864,7 +851,7 @@ def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -
     if "train_config" not in ck.meta:
         raise UserError(f"{run_dir / CHECKPOINT}: not a training run checkpoint")
     cfg = train_config_from_dict(json.loads(ck.meta["train_config"]))
-    recipe = RECIPES[cfg.family](cfg, torch.device("cpu"), None)
+    recipe = RECIPES[cfg.family](cfg, Compute(torch.device("cpu"), "fp32", False, 1))
     recipe.ema.load_state_dict(ck.group("ema"))
     model = recipe.inference_model()
     data = (

@@ -4,9 +4,18 @@ import numpy as np
 import pytest
 
 
+@pytest.fixture(scope="session")
+def _probe_cache(tmp_path_factory):
+    """One compute-probe cache for the whole run: the probe measures this machine once."""
+    return tmp_path_factory.mktemp("probe") / "compute-probe.json"
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
+def _isolated_cache(tmp_path, monkeypatch, _probe_cache):
     monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("GENRESTORE_PROBE_CACHE", str(_probe_cache))
+    for name in ("GENRESTORE_PRECISION", "GENRESTORE_LAYOUT", "GENRESTORE_THREADS"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -59,9 +59,13 @@ POLICIES = {"color": color, "translation": translation, "cutout": cutout}
 
 
 def diff_augment(x: torch.Tensor, policy: str, g: torch.Generator) -> torch.Tensor:
-    """Apply the comma-separated ``policy`` (e.g. "translation,cutout,color") in order."""
+    """Apply the comma-separated ``policy`` (e.g. "translation,cutout,color") in order.
+
+    The result keeps the input's memory layout (channels_last in, channels_last out).
+    """
+    channels_last = x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
     for name in filter(None, (p.strip() for p in policy.split(","))):
         if name not in POLICIES:
             raise ValueError(f"unknown DiffAugment policy {name!r}; known: {', '.join(POLICIES)}")
         x = POLICIES[name](x, g)
-    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
