@@ -43,11 +43,11 @@ def throughput(step, batch: int, steps: int, device: torch.device) -> float:
 def ours(preset: str, size: int, device: torch.device, precision: str, faces: dict):
     from genrestore.compute import choose
     from genrestore.config import PRESETS, with_size
-    from genrestore.training import RECIPES, BatchSampler
+    from genrestore.training import BatchSampler, build_recipe
 
     cfg = with_size(PRESETS[preset], size)
     compute = choose(device, precision, "training")
-    recipe = RECIPES[cfg.family](cfg, compute)
+    recipe = build_recipe(cfg, compute)
     sampler = BatchSampler(faces[size], cfg.batch, 0, True)
     counter = iter(range(1, 10**9))
     return (

@@ -68,11 +68,11 @@ def completion(precision: str, repeat: int, scale_steps: int | None) -> float:
 def train_step(precision: str, images: np.ndarray, steps: int) -> float:
     """img/s of the ``dcgan-64`` preset's full step (DiffAugment, EMA, data included)."""
     from genrestore.config import PRESETS
-    from genrestore.training import RECIPES, BatchSampler
+    from genrestore.training import BatchSampler, build_recipe
 
     cfg = PRESETS["dcgan-64"]
     c = compute.choose("cpu", precision, "training")
-    recipe = RECIPES[cfg.family](cfg, c)
+    recipe = build_recipe(cfg, c)
     sampler = BatchSampler(images, cfg.batch, 0, True)
     recipe.step(1, sampler.next(c.device, c.memory_format))  # warm-up
     t = time.perf_counter()

@@ -17,8 +17,8 @@ from pathlib import Path
 import torch
 
 import genrestore
-from genrestore import evaluate
-from genrestore.training import export
+from genrestore.families import family, resolve
+from genrestore.tasks import export
 
 
 def hardware() -> str:
@@ -57,7 +57,8 @@ def main() -> None:
         raise SystemExit(f"{out.name} would be {size:.1f} MB, over the 15 MB budget: not shipped")
     task = genrestore.load(out)
     t = time.perf_counter()
-    metrics = evaluate.EVALUATORS[card["family"]](task, args.n)
+    evaluator = resolve(family(card["family"]).evaluations[card["family"]])
+    metrics = evaluator(task, args.n)
     metrics.pop("model", None)
     card["eval"] = metrics
     card["eval_seconds"] = round(time.perf_counter() - t, 1)

@@ -84,11 +84,11 @@ class Ours:
     def __init__(self, preset: str, images: torch.Tensor, precision: str = "auto"):
         from genrestore.compute import choose
         from genrestore.config import PRESETS
-        from genrestore.training import RECIPES, BatchSampler
+        from genrestore.training import BatchSampler, build_recipe
 
         cfg = PRESETS[preset]
         self.compute = choose("cpu", precision, "training")
-        self.recipe = RECIPES[cfg.family](cfg, self.compute)
+        self.recipe = build_recipe(cfg, self.compute)
         self.sampler = BatchSampler(images, cfg.batch, 0, True)
         self.batch, self.i = cfg.batch, 0
 

@@ -168,17 +168,7 @@ def optimizer_from_tensors(
     opt.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
 
 
-def export_inference(
-    run_ckpt: Checkpoint, out_path: str | os.PathLike, card: dict, *, source: str = "ema"
-) -> None:
-    """Write the EMA (or live) network of a run checkpoint as fp16 inference weights."""
-    weights = run_ckpt.group(source) or run_ckpt.group("model")
-    half = {f"model.{k}": (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
-    save_checkpoint(
-        out_path,
-        half,
-        family=run_ckpt.family,
-        config=run_ckpt.config,
-        step=run_ckpt.step,
-        card=card,
-    )
+def save_fp16(ck: Checkpoint, out_path: str | os.PathLike) -> None:
+    """Write an inference checkpoint with its floating-point tensors in fp16 (shipped size)."""
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.tensors.items()}
+    save_checkpoint(out_path, half, family=ck.family, config=ck.config, step=ck.step, card=ck.card)

@@ -269,10 +269,3 @@ def evaluate_completer(
 
 
 # What `genrestore eval FAMILY` runs, by family.
-EVALUATORS = {
-    "gan": evaluate_generator,
-    "vae": evaluate_generator,
-    "inpaint": evaluate_inpainter,
-    "colorize": evaluate_colorizer,
-    "complete": evaluate_completer,
-}

@@ -16,11 +16,11 @@ from safetensors.torch import save_file
 from genrestore import tasks
 from genrestore.checkpoint import (
     FORMAT_VERSION,
-    export_inference,
     load_checkpoint,
     optimizer_from_tensors,
     optimizer_to_tensors,
     save_checkpoint,
+    save_fp16,
 )
 from genrestore.config import GANConfig, VAEConfig
 from genrestore.errors import UserError
@@ -109,26 +109,9 @@ def test_round_trip(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["c.safetensors"]  # no temp file left
 
 
-def test_export_is_fp16_inference_weights(tmp_path):
-    t = _tensors()
-    t.update({"ema.count": t["model.count"].clone(), "ema.flags": t["model.flags"].clone()})
-    run = load_checkpoint(_write(tmp_path / "run.safetensors", tensors=t))
-    out = tmp_path / "export.safetensors"
-    export_inference(run, out, card={"family": "gan"})
-    ck = load_checkpoint(out)
-    assert set(ck.tensors) == {"model.w", "model.count", "model.flags"}  # the EMA network
-    assert ck.tensors["model.w"].dtype == torch.float16
-    assert torch.equal(ck.tensors["model.w"], run.tensors["ema.w"].half())  # EMA, not live
-    assert not torch.equal(ck.tensors["model.w"], run.tensors["model.w"].half())
-    assert torch.equal(ck.tensors["model.count"], t["model.count"])
-    assert ck.tensors["model.count"].dtype == torch.int64
-    assert ck.tensors["model.flags"].dtype == torch.bool
-    assert (ck.family, ck.config, ck.step, ck.card) == ("gan", run.config, 12, {"family": "gan"})
-
-
 def test_exported_fp16_model_loads_and_matches(tmp_path):
     full = _tiny_checkpoint(tmp_path / "full.safetensors")
-    export_inference(load_checkpoint(full), tmp_path / "half.safetensors", card={})
+    save_fp16(load_checkpoint(full), tmp_path / "half.safetensors")
     a = tasks.load(full).sample(tasks.latents(3, TINY_GAN.nz, seed=0))
     b = tasks.load(tmp_path / "half.safetensors").sample(tasks.latents(3, TINY_GAN.nz, seed=0))
     assert (a - b).abs().max() < 0.02

@@ -71,9 +71,9 @@ def test_resume_needs_a_run_and_refuses_to_overwrite(tmp_path, tiny_images):
 
 
 def test_divergence_stops_with_step_and_last_checkpoint(tmp_path, tiny_images, monkeypatch):
-    from genrestore import training
+    from genrestore.training.recipes.gan import GANRecipe
 
-    real_step = training.GANRecipe.step
+    real_step = GANRecipe.step
 
     def step(self, i, real):
         out = real_step(self, i, real)
@@ -81,7 +81,7 @@ def test_divergence_stops_with_step_and_last_checkpoint(tmp_path, tiny_images, m
             out["loss_d"] = torch.tensor(float("nan"))
         return out
 
-    monkeypatch.setattr(training.GANRecipe, "step", step)
+    monkeypatch.setattr(GANRecipe, "step", step)
     with pytest.raises(TrainingDiverged, match=r"step 3.*step 2"):
         train(tiny("gan"), images=tiny_images, out=str(tmp_path / "nan"), progress=False)
     assert load_checkpoint(tmp_path / "nan" / CHECKPOINT).step == 2  # last good one intact

@@ -217,6 +217,18 @@ def make_mask(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray
     return generator(h, w, rng)
 
 
+DEFAULT_MIX = "box:0.3,stroke:0.3,large:0.3,keep:0.1"  # the inpainting models' training mix
+
+
+def parse_mask_mix(text: str) -> dict[str, float]:
+    """ "box:0.3,stroke:0.3" -> {"box": 0.3, "stroke": 0.3} (a kind without weight gets 1)."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        kind, _, w = part.partition(":")
+        out[kind.strip()] = float(w or 1.0)
+    return out
+
+
 def mixed_mask(
     h: int, w: int, rng: np.random.Generator, weights: Mapping[str, float] | None = None
 ) -> np.ndarray:
@@ -226,7 +238,7 @@ def mixed_mask(
     box 0.3, stroke 0.3, large 0.3, keep 0.1. Coverage is that of the kind drawn.
     """
     if weights is None:
-        weights = {"box": 0.3, "stroke": 0.3, "large": 0.3, "keep": 0.1}
+        weights = parse_mask_mix(DEFAULT_MIX)
     unknown = set(weights) - set(MASK_KINDS)
     if unknown:
         raise ValueError(

@@ -1,31 +1,41 @@
-"""Model registry: family name -> the network(s) its config builds."""
+"""Networks by role (gan, vae, unet, patchgan) and the helpers every inference path shares."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
-
-from ..errors import UserError
 
 
 def build_inference_model(family: str, cfg) -> nn.Module:
-    """The network a task runs: GAN generator, whole VAE, or a restoration U-Net."""
-    if family == "gan":
-        from .gan import Generator
+    """The network a task runs (GAN generator, whole VAE, a restoration U-Net), untrained."""
+    from ..families import family as get_family
 
-        return Generator(cfg)
-    if family == "vae":
-        from .vae import VAE
+    return get_family(family).build_network(cfg)
 
-        return VAE(cfg)
-    if family == "inpaint":
-        from .unet import Inpainter
 
-        return Inpainter(cfg)
-    if family == "colorize":
-        from .unet import Colorizer
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, sample_input, batches: int = 16) -> None:
+    """Standing statistics: recompute the BN running stats of ``model`` from fresh batches.
 
-        return Colorizer(cfg)
-    raise UserError(f"unknown model family {family!r}; known: gan, vae, inpaint, colorize")
+    ``sample_input(i)`` gives the i-th input batch. EMA weights never ran forward in
+    training, so the live model's running stats do not fit them; re-estimating them
+    (BigGAN's "standing stats") makes eval-mode samples match train-mode quality and makes
+    sampling independent of the batch.
+    """
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return
+    was_training = model.training
+    momenta = [bn.momentum for bn in bns]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative average
+    model.train()
+    for i in range(batches):
+        model(sample_input(i))
+    for bn, m in zip(bns, momenta):
+        bn.momentum = m
+    model.train(was_training)
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
@@ -36,8 +46,6 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     nn.Sequential containers are folded; anything else is left as it is.
     """
     import copy
-
-    import torch
 
     model = copy.deepcopy(model).eval()
     for seq in [m for m in model.modules() if isinstance(m, nn.Sequential)]:

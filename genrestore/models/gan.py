@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from ..config import GANConfig
+from ..families.gan import GANConfig
 
 
 def _mult(size: int, res: int) -> int:

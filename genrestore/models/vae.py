@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from ..config import VAEConfig
+from ..families.vae import VAEConfig
 
 
 def _mult(size: int, res: int) -> int:

@@ -1,0 +1,57 @@
+"""GAN family: a DCGAN-shaped generator learns p(face) against a discriminator."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import TrainConfig
+from . import Family
+
+
+@dataclass(frozen=True)
+class GANConfig:
+    size: int = 64  # output side in pixels (a power of two, 16..256)
+    nz: int = 100  # latent dimension
+    ngf: int = 64  # generator width (channels at the last layer)
+    ndf: int = 64  # discriminator width (channels at the first layer)
+    d_norm: str = "batch"  # discriminator normalization: "batch" (DCGAN) or "spectral"
+    loss: str = "bce"  # "bce" (non-saturating, DCGAN) or "hinge"
+    r1_gamma: float = 0.0  # R1 penalty weight on real images (0 = off)
+    r1_every: int = 4  # lazy R1: apply every N steps, scaled by N
+    diffaugment: str = "translation,cutout,color"  # DiffAugment policy, "" = off
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999  # EMA of the generator used for sampling
+    truncation: float = 1.0  # default sampling truncation (1 = none)
+
+
+def _gan(**kw) -> TrainConfig:
+    return TrainConfig(family="gan", model=GANConfig(**kw))
+
+
+_IMPROVED = {"d_norm": "spectral", "loss": "hinge", "beta1": 0.0, "beta2": 0.99}
+
+FAMILY = Family(
+    name="gan",
+    summary="p(face): generator + discriminator (DCGAN shapes, spectral norm, hinge, R1, EMA)",
+    config=GANConfig,
+    presets={
+        # Improved (the default): spectral-norm D, hinge loss, lazy R1, Adam betas (0, 0.99).
+        "gan-64": _gan(r1_gamma=0.2, **_IMPROVED),
+        # Layer shapes of pytorch/examples DCGAN (nz=100, ngf=ndf=64, BN, BCE, Adam 2e-4 / 0.5),
+        # plus this project's recipe: DiffAugment and EMA.
+        "dcgan-64": _gan(),
+        "gan-32": _gan(size=32, r1_gamma=0.1, **_IMPROVED),
+        "gan-128": _gan(size=128, ngf=48, ndf=48, r1_gamma=0.5, **_IMPROVED),
+    },
+    network="genrestore.models.gan:Generator",
+    task="genrestore.tasks.generate:Generator",
+    recipe="genrestore.training.recipes.gan:GANRecipe",
+    evaluations={
+        "gan": "genrestore.evaluate:evaluate_generator",
+        "complete": "genrestore.evaluate:evaluate_completer",
+    },
+    shipped="faces-gan-64",
+)

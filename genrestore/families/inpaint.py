@@ -1,0 +1,41 @@
+"""Inpaint family: image + mask -> image, a gated U-Net trained against a PatchGAN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import TrainConfig
+from ..data.masks import DEFAULT_MIX
+from . import Family
+
+
+@dataclass(frozen=True)
+class InpaintConfig:
+    size: int = 64  # the network's working size; any input size is mapped to it and back
+    nf: int = 16  # width at full resolution (doubles per level, at most 8x)
+    depth: int = 3  # down-sampling levels of the U-Net
+    n_res: int = 3  # dilated residual blocks at the bottleneck
+    gated: bool = True  # gated convolutions (DeepFill v2) in the encoder and decoder
+    hole_weight: float = 6.0  # L1 weight on missing pixels (known pixels weigh 1)
+    adv_weight: float = 0.01  # PatchGAN hinge loss weight for the generator
+    fm_weight: float = 0.1  # discriminator feature-matching weight
+    ndf: int = 32  # PatchGAN width
+    lr_g: float = 5e-4
+    lr_d: float = 5e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    ema_decay: float = 0.999
+    masks: str = DEFAULT_MIX  # training mask mix, "kind:weight,..." (data/masks.py)
+
+
+FAMILY = Family(
+    name="inpaint",
+    summary="image + mask -> image: gated U-Net + PatchGAN (masked L1, hinge, feature matching)",
+    config=InpaintConfig,
+    presets={"inpaint-64": TrainConfig(family="inpaint", model=InpaintConfig(), batch=32)},
+    network="genrestore.models.unet:Inpainter",
+    task="genrestore.tasks.restore:Inpainter",
+    recipe="genrestore.training.recipes.restore:InpaintRecipe",
+    evaluations={"inpaint": "genrestore.evaluate:evaluate_inpainter"},
+    shipped="faces-inpaint-64",
+)

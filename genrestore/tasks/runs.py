@@ -1,0 +1,68 @@
+"""A training run directory seen from the inference side: its EMA network, and its export.
+
+Reading a run needs only the checkpoint file and the family registry, never the training
+code: the EMA weights are loaded into the family's inference network and prepared as its
+task says (standing BN statistics for generators).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from ..checkpoint import Checkpoint, load_checkpoint, save_fp16
+from ..config import train_config_from_dict
+from ..errors import UserError
+from ..families import family as get_family
+
+CHECKPOINT = "checkpoint.safetensors"  # the one file of a run directory that holds its state
+
+
+def is_run_dir(path: str | os.PathLike) -> bool:
+    return Path(path).is_dir() and (Path(path) / CHECKPOINT).exists()
+
+
+def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -> Checkpoint:
+    """A run's EMA network (prepared for inference) as an in-memory fp32 checkpoint."""
+    run_dir = Path(run_dir)
+    if not (run_dir / CHECKPOINT).exists():
+        raise UserError(f"{run_dir}: is a folder without a training run ({CHECKPOINT}) in it")
+    ck = load_checkpoint(run_dir / CHECKPOINT)
+    if "train_config" not in ck.meta:
+        raise UserError(f"{run_dir / CHECKPOINT}: not a training run checkpoint")
+    cfg = train_config_from_dict(json.loads(ck.meta["train_config"]))
+    fam = get_family(cfg.family)
+    model = fam.build_network(cfg.model)
+    try:
+        model.load_state_dict(ck.group("ema"))
+    except RuntimeError as exc:
+        raise UserError(f"{run_dir}: EMA weights do not fit the run's config ({exc})") from None
+    fam.task_class().standing_stats(model, cfg.model)
+    source = cfg.data.source
+    data = source if source != "avatars" else f"built-in faces [0, {cfg.data.count})"
+    card = {
+        "family": cfg.family,
+        "steps": ck.step,
+        "wall_seconds": float(ck.meta.get("wall_seconds", 0.0)),
+        "data": data,
+        "train_config": cfg.to_dict(),
+        **(card or {}),
+    }
+    tensors = {f"model.{k}": v for k, v in model.eval().state_dict().items()}
+    return Checkpoint(
+        cfg.family, dataclasses.asdict(cfg.model), ck.step, card, tensors, {}, str(run_dir)
+    )
+
+
+def export(
+    run_dir: str | os.PathLike, out_path: str | os.PathLike, card: dict | None = None
+) -> dict:
+    """Write a run's EMA network as fp16 inference weights + a JSON model card beside it."""
+    ck = inference_checkpoint(run_dir, card)
+    save_fp16(ck, out_path)
+    Path(out_path).with_suffix(".json").write_text(
+        json.dumps(ck.card, indent=2, sort_keys=True) + "\n"
+    )
+    return ck.card

@@ -1,0 +1,253 @@
+"""``train(config) -> run_dir``: one loop over every family's recipe, resumable at any save."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..checkpoint import load_checkpoint
+from ..compute import Compute, choose
+from ..config import DataConfig, TrainConfig, train_config_from_dict
+from ..distributed import Dist, device_for, env_rank, from_env
+from ..errors import UserError
+from ..families import family as get_family
+from ..images import image_grid, save_image, tensor_to_pil
+from ..tasks.runs import CHECKPOINT
+from .recipes.base import build_recipe
+from .runstate import load_run, save_run, seed_host
+from .sampler import BatchSampler
+
+log = logging.getLogger("genrestore")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the message names the step and the last good checkpoint."""
+
+
+# --- environment ------------------------------------------------------------------------------
+
+
+def load_training_images(data: DataConfig, size: int, progress: bool = True) -> np.ndarray:
+    """uint8 (N, size, size, 3) for the configured data source."""
+    if data.source == "avatars":
+        from ..data.avatars import load_faces
+
+        return load_faces(data.count, size, progress=progress)
+    from ..data.folder import load_folder
+
+    return load_folder(data.source, size, progress=progress).images
+
+
+def _check_finite(
+    first: int, step: int, values: dict[str, torch.Tensor], run_dir: Path, last_save: int
+):
+    """Raise TrainingDiverged if a loss (mean over steps ``first``..``step``) is not finite."""
+    bad = {k: float(v) for k, v in values.items() if not torch.isfinite(v).all()}
+    if bad:
+        where = (
+            f"the last good checkpoint is {run_dir / CHECKPOINT} (step {last_save})"
+            if last_save > 0
+            else "no checkpoint was saved yet"
+        )
+        when = f"at step {step}" if first >= step else f"between steps {first} and {step}"
+        names = ", ".join(f"{k}={v}" for k, v in bad.items())
+        raise TrainingDiverged(
+            f"training diverged {when} ({names}); {where}. "
+            "Lower the learning rate or use --precision fp32"
+        )
+
+
+def resolve_config(config: TrainConfig, **overrides) -> TrainConfig:
+    """Apply keyword overrides (``data`` may be a path or "avatars") and fill ``out``."""
+    if "data" in overrides and isinstance(overrides["data"], (str, os.PathLike)):
+        overrides["data"] = dataclasses.replace(config.data, source=str(overrides["data"]))
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(overrides) - names
+    if unknown:
+        raise UserError(f"unknown training options {sorted(unknown)}")
+    cfg = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
+    get_family(cfg.family)  # a clear error for an unknown family
+    if cfg.steps < 1 or cfg.batch < 1:
+        raise UserError("steps and batch must be at least 1")
+    if not cfg.out:
+        if env_rank()[1] > 1:  # each process would stamp its own time: one dir is needed
+            raise UserError("with several processes (torchrun), give the run directory: --out DIR")
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        cfg = dataclasses.replace(
+            cfg, out=str(Path("runs") / f"{cfg.family}-{cfg.model.size}-{stamp}")
+        )
+    return cfg
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    images: np.ndarray | None = None,
+    **overrides,
+) -> Path:
+    """Train ``config`` (keyword overrides: any TrainConfig field) and return the run dir.
+
+    ``images`` (uint8 N, H, W, 3) replaces the configured data source (used by tests).
+    With ``resume=True`` the run dir's checkpoint is restored (models, EMA, optimizers, RNG,
+    data order) and training continues to ``steps``; the result is bit-for-bit the same as
+    an uninterrupted run on CPU.
+
+    Under ``torchrun`` (WORLD_SIZE > 1) each process trains on its share of every global
+    batch of ``config.batch`` images, gradients are averaged after each backward, and only
+    rank 0 writes the log, sample grids and the checkpoint (which holds every rank's random
+    streams, so a distributed resume is exact too). The run directory must be on a
+    filesystem all processes see when resuming.
+    """
+    cfg = resolve_config(config, **overrides)
+    rank, world, local_rank = env_rank()
+    is_main = rank == 0
+    run_dir = Path(cfg.out)
+    ckpt_path = run_dir / CHECKPOINT
+    if resume:
+        if not ckpt_path.exists():
+            raise UserError(f"{run_dir}: nothing to resume (no {CHECKPOINT} there)")
+        saved = train_config_from_dict(json.loads(load_checkpoint(ckpt_path).meta["train_config"]))
+        # Only the length of the run may change on resume.
+        if dataclasses.replace(saved, steps=cfg.steps) != cfg:
+            cfg = dataclasses.replace(saved, steps=cfg.steps)
+    elif ckpt_path.exists():
+        raise UserError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or a new --out"
+        )
+    if is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    device = device_for(cfg.device, local_rank, world)
+    compute = choose(device, cfg.precision, "training")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    torch.manual_seed(cfg.seed)  # the same on every rank: same initial weights
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+
+    # Before joining the process group: a long cache build must not run into its timeouts.
+    # Every process maps the same cache file; one builds it while the others wait on its lock.
+    if images is None:
+        images = load_training_images(cfg.data, cfg.model.size, progress=progress)
+    if images.shape[1:] != (cfg.model.size, cfg.model.size, 3) or images.dtype != np.uint8:
+        raise UserError(
+            f"training images are {images.dtype} {images.shape[1:]}, "
+            f"expected uint8 {cfg.model.size}px RGB"
+        )
+    dist = from_env(device)
+    if dist.enabled:  # every rank must compute alike: rank 0's measured choice is the run's
+        main = dist.gather({"precision": compute.precision, "channels_last": compute.channels_last})
+        compute = dataclasses.replace(compute, **main[0])
+    try:
+        return _train_loop(cfg, run_dir, images, compute, dist, resume, progress)
+    finally:
+        dist.close()
+
+
+def _train_loop(
+    cfg: TrainConfig,
+    run_dir: Path,
+    images: np.ndarray,
+    compute: Compute,
+    dist: Dist,
+    resume: bool,
+    progress: bool,
+) -> Path:
+    """The steps of ``train`` once data, device and process group are settled."""
+    from tqdm import tqdm
+
+    ckpt_path = run_dir / CHECKPOINT
+    sampler = BatchSampler(images, cfg.batch, cfg.seed, cfg.data.hflip, dist.rank, dist.world)
+    device = compute.device
+    recipe = build_recipe(cfg, compute, dist)
+    dist.broadcast_modules(recipe.modules().values())
+    if dist.rank:  # per-rank streams for anything drawn from the global generators
+        seed_host(dist.seed(cfg.seed))
+    recipe.set_preview(BatchSampler(images[:8], 8, 0, False).next(device, compute.memory_format))
+
+    start, wall_before = 0, 0.0
+    if resume:
+        start, wall_before = load_run(ckpt_path, recipe, sampler, dist)
+    if dist.is_main:
+        (run_dir / "config.json").write_text(cfg.to_json())
+        if dist.enabled:
+            log.info(
+                "%d processes on %s: global batch %d (%d per process)",
+                dist.world,
+                device.type,
+                sampler.batch,
+                sampler.local,
+            )
+    last_save = start
+    t0 = time.perf_counter()
+    t_window, n_window = t0, 0
+    where = compute.describe() + (f" x {dist.world} processes" if dist.enabled else "")
+    bar = tqdm(
+        range(start + 1, cfg.steps + 1),
+        initial=start,
+        total=cfg.steps,
+        disable=not (progress and dist.is_main),
+        desc=f"train {cfg.family}" + (f" x{dist.world}" if dist.enabled else ""),
+        unit="step",
+        dynamic_ncols=True,
+    )
+    with contextlib.ExitStack() as stack, bar:
+        log_file = stack.enter_context(open(run_dir / "log.txt", "a")) if dist.is_main else None
+        if dist.is_main:
+            log_file.write(
+                f"# {'resume' if resume else 'start'} at step {start} on {where}, "
+                f"global batch {sampler.batch} ({sampler.local} per process)\n"
+            )
+        sums: dict[str, torch.Tensor] = {}  # loss sums over the log window (no host sync)
+        counts: dict[str, int] = {}
+        window_start = start + 1
+        for step in bar:
+            stats = recipe.step(step, sampler.next(device, compute.memory_format))
+            for k, v in stats.items():
+                sums[k] = sums[k] + v.float() if k in sums else v.float()
+                counts[k] = counts.get(k, 0) + 1
+            n_window += sampler.batch  # all processes together
+            is_log = step % cfg.log_every == 0 or step == cfg.steps
+            is_save = step % cfg.save_every == 0 or step == cfg.steps
+            if is_log or is_save:
+                # means over the window and over all ranks: every rank checks the same
+                # numbers, and a NaN at any step of the window shows here
+                means = dist.mean({k: sums[k] / counts[k] for k in sums})
+                _check_finite(window_start, step, means, run_dir, last_save)
+            if is_log:
+                sums, counts, window_start = {}, {}, step + 1
+                now = time.perf_counter()
+                ips = n_window / max(now - t_window, 1e-9)
+                t_window, n_window = now, 0
+                if dist.is_main:
+                    bar.set_postfix(
+                        **{k: f"{float(v):.3f}" for k, v in means.items()}, img_s=f"{ips:.0f}"
+                    )
+                    row = {
+                        "step": step,
+                        **{k: float(v) for k, v in means.items()},
+                        "img_s": round(ips, 1),
+                    }
+                    log_file.write(json.dumps(row) + "\n")
+                    log_file.flush()
+            if dist.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
+                grid = image_grid(tensor_to_pil(recipe.samples(64)), cols=8)
+                save_image(grid, run_dir / f"samples-{step:07d}.png")
+            if is_save:
+                dist.check_in_sync(recipe.modules())
+                wall = wall_before + time.perf_counter() - t0
+                save_run(ckpt_path, recipe, sampler, cfg, step, wall, dist)
+                last_save = step
+    dist.barrier()  # every rank returns once the last checkpoint is on disk
+    return run_dir

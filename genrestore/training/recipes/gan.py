@@ -1,0 +1,96 @@
+"""GAN training: generator + discriminator, DiffAugment on real and fake, lazy R1, EMA of G."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from ... import losses
+from ...compute import Compute
+from ...data.augment import diff_augment
+from ...distributed import SINGLE_PROCESS, Dist
+from ...models.gan import Discriminator, Generator
+from .base import Recipe, adam
+
+
+class GANRecipe(Recipe):
+    """Generator + discriminator, DiffAugment on real and fake, optional lazy R1, EMA of G."""
+
+    family = "gan"
+
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
+        super().__init__(cfg, compute, dist)
+        m = self.model_cfg
+        self.G = self.place(Generator(m))
+        self.D = self.place(Discriminator(m))
+        self.ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
+        self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
+        self.d_loss, self.g_loss = losses.GAN_LOSSES[m.loss]
+        self.g_z = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
+        self.g_aug = torch.Generator().manual_seed(dist.seed(cfg.seed + 2))
+
+    def _z(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.model_cfg.nz, generator=self.g_z).to(self.device)
+
+    def _aug(self, x: torch.Tensor) -> torch.Tensor:
+        return (
+            diff_augment(x, self.model_cfg.diffaugment, self.g_aug)
+            if self.model_cfg.diffaugment
+            else x
+        )
+
+    def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        n = real.shape[0]
+        z = self._z(n)
+        # Discriminator
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.compute.autocast():
+            fake = self.G(z)
+            d_real = self.D(self._aug(real)).float()
+            d_fake = self.D(self._aug(fake.detach())).float()
+            loss_d = self.d_loss(d_real, d_fake)
+        self.scaler.scale(loss_d).backward()
+        out = {"loss_d": loss_d.detach()}
+        if self.model_cfg.r1_gamma > 0 and step % self.model_cfg.r1_every == 0:
+            x = real.detach().requires_grad_(True)
+            with self.compute.autocast():
+                logits = self.D(self._aug(x)).float()
+            r1 = losses.r1_penalty(logits, x)
+            self.scaler.scale(
+                r1 * (0.5 * self.model_cfg.r1_gamma * self.model_cfg.r1_every)
+            ).backward()
+            out["r1"] = r1.detach()
+        self.dist.sync_grads(self.D.parameters())
+        self.scaler.step(self.opt_d)
+        # Generator
+        self.opt_g.zero_grad(set_to_none=True)
+        self.D.requires_grad_(False)
+        with self.compute.autocast():
+            loss_g = self.g_loss(self.D(self._aug(fake)).float())
+        self.scaler.scale(loss_g).backward()
+        self.D.requires_grad_(True)
+        self.dist.sync_grads(self.G.parameters())
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        self.update_ema(self.ema, self.G, step)
+        out["loss_g"] = loss_g.detach()
+        return out
+
+    @torch.no_grad()
+    def samples(self, n: int) -> torch.Tensor:
+        z = torch.randn(n, self.model_cfg.nz, generator=torch.Generator().manual_seed(0)).to(
+            self.device
+        )
+        return self.inference_copy(self.ema)(z)
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.G, "ema": self.ema, "disc": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+    def random_streams(self) -> dict[str, torch.Generator]:
+        return {"z": self.g_z, "aug": self.g_aug}

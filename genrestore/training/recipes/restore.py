@@ -1,0 +1,183 @@
+"""Restoration training: a U-Net against a PatchGAN, for inpainting and for colorization."""
+
+from __future__ import annotations
+
+import abc
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+
+from ... import losses
+from ...color import lab_scaled_to_rgb, rgb_to_lab_scaled
+from ...compute import Compute
+from ...data.masks import mixed_mask, parse_mask_mix
+from ...distributed import SINGLE_PROCESS, Dist
+from ...families import family as get_family
+from ...models.patchgan import PatchGAN
+from .base import Recipe, adam
+
+
+class RestoreRecipe(Recipe):
+    """U-Net + PatchGAN: L1 reconstruction + a small hinge adversarial term + feature matching.
+
+    Subclasses fill in the five hooks below: what the network sees (``inputs``), what it
+    predicts, what the discriminator compares (``d_views``), the reconstruction loss and
+    how a preview row shows the input.
+    """
+
+    d_channels = 3  # channels of what the discriminator sees
+
+    @abc.abstractmethod
+    def inputs(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        """The network's inputs for real images (B, 3, S, S), seeded by ``step``."""
+
+    @abc.abstractmethod
+    def predict(self, net: nn.Module, batch: dict) -> torch.Tensor:
+        """``net``'s prediction for ``batch`` (what ``inputs`` returned)."""
+
+    @abc.abstractmethod
+    def d_views(self, batch: dict, pred: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(real view, fake view), each (B, d_channels, S, S), for the discriminator."""
+
+    @abc.abstractmethod
+    def reconstruction(self, batch: dict, pred: torch.Tensor) -> torch.Tensor:
+        """The scalar reconstruction loss of ``pred`` against the batch's target."""
+
+    @abc.abstractmethod
+    def show(self, batch: dict, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input as shown to the user, result), each (B, 3, S, S) in [-1, 1]."""
+
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
+        super().__init__(cfg, compute, dist)
+        m = self.model_cfg
+        self.G = self.place(get_family(cfg.family).build_network(m))
+        self.D = self.place(PatchGAN(self.d_channels, m.ndf))
+        self.ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
+        self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
+        self.preview: torch.Tensor | None = None  # (8, 3, S, S) fixed images for sample grids
+
+    def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        batch = self.inputs(real, step)
+        with self.compute.autocast():
+            pred = self.predict(self.G, batch)
+            real_v, fake_v = self.d_views(batch, pred)
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.compute.autocast():
+            d_real, _ = self.D(real_v)
+            d_fake, _ = self.D(fake_v.detach())
+            loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
+        self.scaler.scale(loss_d).backward()
+        self.dist.sync_grads(self.D.parameters())
+        self.scaler.step(self.opt_d)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.D.requires_grad_(False)
+        with self.compute.autocast():
+            g_fake, f_fake = self.D(fake_v)
+            with torch.no_grad():
+                _, f_real = self.D(real_v)
+            adv = losses.g_loss_hinge(g_fake.float())
+            fm = losses.feature_matching(f_fake, f_real)
+        rec = self.reconstruction(batch, pred)
+        loss_g = rec + self.model_cfg.adv_weight * adv + self.model_cfg.fm_weight * fm
+        self.scaler.scale(loss_g).backward()
+        self.D.requires_grad_(True)
+        self.dist.sync_grads(self.G.parameters())
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        self.update_ema(self.ema, self.G, step)
+        return {
+            "loss_d": loss_d.detach(),
+            "rec": rec.detach(),
+            "adv": adv.detach(),
+            "fm": fm.detach(),
+        }
+
+    def set_preview(self, images: torch.Tensor) -> None:
+        self.preview = images
+
+    @torch.no_grad()
+    def samples(self, n: int) -> torch.Tensor:
+        """Rows of (input view, result, original) for the fixed preview images."""
+        if self.preview is None:
+            raise RuntimeError("preview images are not set")
+        real = self.preview.to(self.device)
+        batch = self.inputs(real, 0)
+        out = self.predict(self.inference_copy(self.ema), batch).float()
+        shown, result = self.show(batch, out)
+        return torch.stack([shown, result, real.float()], dim=1).flatten(0, 1)[:n]
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.G, "ema": self.ema, "disc": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"g": self.opt_g, "d": self.opt_d}
+
+
+class InpaintRecipe(RestoreRecipe):
+    """Learns image + mask -> image on the mixed masks of data/masks.py (seeded per step)."""
+
+    family = "inpaint"
+    d_channels = 4
+
+    def inputs(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        n, _, h, w = real.shape
+        weights = parse_mask_mix(self.model_cfg.masks)
+        seed, first = self.cfg.seed, self.dist.rank * n  # index in the global batch
+        masks = np.stack(
+            [
+                mixed_mask(h, w, np.random.default_rng([seed, step, first + i]), weights)
+                for i in range(n)
+            ]
+        )
+        mask = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
+        return {"real": real, "mask": self.compute.layout(mask)}
+
+    def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
+        return net(b["real"], b["mask"])
+
+    def d_views(self, b: dict, pred: torch.Tensor):
+        m = b["mask"]
+        comp = pred * m + b["real"] * (1 - m)
+        return torch.cat([b["real"], m], 1), torch.cat([comp, m], 1)
+
+    def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
+        m = b["mask"]
+        return losses.masked_l1(
+            pred, b["real"], 1 - m
+        ) + self.model_cfg.hole_weight * losses.masked_l1(pred, b["real"], m)
+
+    def show(self, b: dict, out: torch.Tensor):
+        m = b["mask"]
+        damaged = b["real"] * (1 - m) + m  # holes shown white
+        return damaged, out * m + b["real"] * (1 - m)
+
+
+class ColorizeRecipe(RestoreRecipe):
+    """Learns L -> ab in Lab (kornia's conversion), at the model's size."""
+
+    family = "colorize"
+    d_channels = 3
+
+    def inputs(self, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+        lum, ab = rgb_to_lab_scaled(real)
+        return {
+            "lum": self.compute.layout(lum),
+            "ab": self.compute.layout(ab),
+        }
+
+    def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
+        return net(b["lum"])
+
+    def d_views(self, b: dict, pred: torch.Tensor):
+        lum = b["lum"].to(pred.dtype)
+        return torch.cat([lum, b["ab"].to(pred.dtype)], 1), torch.cat([lum, pred], 1)
+
+    def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
+        return (pred.float() - b["ab"].float()).abs().mean()
+
+    def show(self, b: dict, out: torch.Tensor):
+        gray = lab_scaled_to_rgb(b["lum"], torch.zeros_like(out))
+        return gray, lab_scaled_to_rgb(b["lum"], out)
