@@ -32,7 +32,7 @@ import pytest
 import torch
 from PIL import Image
 
-from genrestore import cli
+from genrestore import UserError, cli
 from genrestore.checkpoint import save_checkpoint
 from genrestore.config import ColorizeConfig, GANConfig, InpaintConfig
 
@@ -48,7 +48,7 @@ CHROMIUM_ARGS = [
     "--no-proxy-server",  # the demo is local; a proxy from the environment must not intercept
 ]
 REQUIRED = bool(os.environ.get("CI")) or os.environ.get("GENRESTORE_REQUIRE_BROWSER") == "1"
-EXAMPLE_SIZE = 256  # demos/app.py writes its held-out example faces at this size
+EXAMPLE_SIZE = 256  # genrestore/demo/widgets.py writes its held-out example faces at this size
 MODEL_SIZE = 64  # the tiny checkpoints' (and the shipped models') image size
 WAIT_MS = 60_000  # generous: CI machines and this one may be busy
 
@@ -418,32 +418,32 @@ def test_oversized_upload_is_refused_politely(served, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def app():
-    """demos/app.py imported in this process (it is not an installed module)."""
+def widgets():
+    """genrestore.demo.widgets, what the tabs share (importing it imports Gradio)."""
     _need_gradio()
-    path = Path(__file__).resolve().parent.parent / "demos" / "app.py"
-    spec = importlib.util.spec_from_file_location("genrestore_demo_app_under_test", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    from genrestore.demo import widgets
+
+    return widgets
 
 
-def test_missing_models_leave_a_message_on_their_tabs(app):
-    demo = app.build_app(models={}, problems={"faces-inpaint-64": "unknown model"})
+def test_missing_models_leave_a_message_on_their_tabs(widgets):
+    from genrestore.demo import build_app
+
+    demo = build_app(models={}, problems={"faces-inpaint-64": "unknown model"})
     texts = [getattr(b, "value", "") for b in demo.blocks.values()]
     notes = [t for t in texts if isinstance(t, str) and "cannot run" in t]
     assert len(notes) == 4  # generate, inpaint, colorize, complete
     assert any("No inpainting model" in t and "unknown model" in t for t in notes)
 
 
-def test_handler_errors_become_readable_messages(app):
+def test_handler_errors_become_readable_messages(widgets):
     import gradio as gr
 
-    @app._shown_in_ui
+    @widgets.shown_in_ui
     def user_mistake():
-        raise app.UserError("seed must be 0 or more")
+        raise UserError("seed must be 0 or more")
 
-    @app._shown_in_ui
+    @widgets.shown_in_ui
     def bug():
         raise RuntimeError("boom\nsecond line")
 
@@ -454,21 +454,37 @@ def test_handler_errors_become_readable_messages(app):
     assert "RuntimeError: boom" in exc.value.message and "second line" not in exc.value.message
 
 
-def test_editor_value_gives_the_painted_mask_and_refuses_huge_uploads(app, monkeypatch):
+def test_editor_value_gives_the_painted_mask_and_refuses_huge_uploads(widgets):
     background = np.full((40, 60, 4), 255, np.uint8)
     layer = np.zeros((40, 60, 4), np.uint8)
     layer[5:10, 20:30, 3] = 255
-    rgb, painted, transparent = app._editor_image(
+    rgb, painted, transparent = widgets.editor_image(
         {"background": background, "layers": [layer], "composite": None}
     )
     assert rgb.size == (60, 40) and transparent is None
     assert painted.sum() == 50 and painted[5:10, 20:30].all()
-    with pytest.raises(app.UserError, match="Upload an image"):
-        app._editor_image({"background": None, "layers": [], "composite": None})
-    monkeypatch.setattr(app, "MAX_UPLOAD_PIXELS", 1000)
-    with pytest.raises(app.UserError, match="over the limit of 1,000 pixels") as exc:
-        app._editor_image({"background": background, "layers": [], "composite": None})
+    with pytest.raises(UserError, match="Upload an image"):
+        widgets.editor_image({"background": None, "layers": [], "composite": None})
+    with pytest.raises(UserError, match="over the limit of 1,000 pixels") as exc:
+        widgets.editor_image(
+            {"background": background, "layers": [], "composite": None}, max_pixels=1000
+        )
     assert "numpy" not in str(exc.value)
+
+
+def test_demos_app_script_imports_the_package_and_parses_its_options():
+    """demos/app.py is a thin launcher over genrestore.demo: its options still parse."""
+    _need_gradio()
+    script = Path(__file__).resolve().parent.parent / "demos" / "app.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "--host" in out.stdout and "--port" in out.stdout
 
 
 def test_demo_without_gradio_says_how_to_install(capsys, monkeypatch):

@@ -1,0 +1,112 @@
+"""The demo's Blocks, composed from one module per tab, and the server that runs it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import gradio as gr
+
+from genrestore import UserError
+
+from .colorize import build_colorize_tab
+from .complete import build_complete_tab
+from .generate import build_generate_tab
+from .inpaint import build_inpaint_tab
+from .widgets import (
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_PIXELS,
+    QUEUE_CONCURRENCY,
+    QUEUE_SIZE,
+    Outbox,
+    by_family,
+    example_paths,
+)
+
+log = logging.getLogger("genrestore")
+
+DEFAULT_MODELS = ("faces-gan-64", "faces-vae-64", "faces-inpaint-64", "faces-colorize-64")
+
+
+def load_models(names=DEFAULT_MODELS) -> tuple[dict, dict[str, str]]:
+    """Load each shipped model once -> ({name: task object}, {name: why it is missing})."""
+    from genrestore import load
+
+    loaded, problems = {}, {}
+    for name in names:
+        try:
+            loaded[name] = load(name)
+        except Exception as exc:  # noqa: BLE001 (a broken model must not stop the other tabs)
+            problems[name] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            log.warning("demo: %s is not available: %s", name, problems[name])
+    return loaded, problems
+
+
+def build_app(models: dict | None = None, problems: dict[str, str] | None = None) -> gr.Blocks:
+    """The demo's Blocks. ``models``: {name: task object}; None loads ``DEFAULT_MODELS``.
+
+    ``problems`` ({name: reason}) is shown on the tabs whose model is missing.
+    """
+    t0 = time.perf_counter()
+    if models is None:
+        models, problems = load_models()
+    problems = problems or {}
+    generators = by_family(models, ("gan", "vae"))
+    inpainters = by_family(models, ("inpaint",))
+    colorizers = by_family(models, ("colorize",))
+    examples = example_paths()
+    load_s = time.perf_counter() - t0
+    as_file = Outbox()
+
+    # Uploaded and generated files go to Gradio's temp folder: on a server that runs for
+    # weeks they must not pile up. Every hour, delete those older than an hour.
+    with gr.Blocks(title="genrestore", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
+        gr.Markdown(
+            "# genrestore\nGenerate, inpaint, colorize and complete faces with small models "
+            "that run offline on a CPU. Examples are held-out faces of the built-in set."
+        )
+        with gr.Tabs():
+            build_generate_tab(generators, problems, as_file)
+            build_inpaint_tab(inpainters, problems, examples, as_file)
+            build_colorize_tab(colorizers, problems, examples, as_file)
+            build_complete_tab(generators, problems, examples, as_file)
+        gr.Markdown(
+            f"Models: {', '.join(models) or 'none'}. Loaded in {load_s:.1f} s. Uploads up to "
+            f"{MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels.",
+            elem_id="footer-note",
+        )
+    demo.queue(default_concurrency_limit=QUEUE_CONCURRENCY, max_size=QUEUE_SIZE)
+    return demo
+
+
+def main(host: str = "127.0.0.1", port: int = 7860, *, started: float | None = None) -> None:
+    """Serve the demo on host:port until interrupted; prints the URL and the start-up time."""
+    t0 = time.perf_counter() if started is None else started
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
+    demo = build_app()
+    try:
+        demo.launch(
+            server_name=host,
+            server_port=port,
+            prevent_thread_lock=True,
+            quiet=True,
+            show_error=False,
+            max_file_size=MAX_UPLOAD_BYTES,
+            ssr_mode=False,
+            footer_links=["api"],
+        )
+    except OSError as exc:
+        log.debug("demo: launch failed: %s", exc)
+        raise UserError(
+            f"cannot serve on {host}:{port} (the port is in use or not allowed); try another --port"
+        ) from None
+    url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{demo.server_port}/"
+    print(
+        f"genrestore demo: serving on {url} (started in {time.perf_counter() - t0:.1f} s); "
+        "press Ctrl+C to stop",
+        flush=True,
+    )
+    try:
+        demo.block_thread()
+    finally:
+        demo.close(verbose=False)

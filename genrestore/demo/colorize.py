@@ -1,0 +1,53 @@
+"""The Colorize tab: predict the colors of a gray photo, shown before / after on a slider."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .widgets import Outbox, bound, example_faces, missing_note, open_upload, pick, shown_in_ui
+
+
+@shown_in_ui
+def colorize(
+    colorizers: dict,
+    as_file: Outbox,
+    path: str | None,
+    progress=gr.Progress(),  # noqa: B008
+) -> tuple[str, str]:
+    """Color the upload at ``path`` -> (its gray version, the colorized photo) PNG files."""
+    task = pick(colorizers, None, "colorization")
+    rgb, _ = open_upload(path)
+    gray = rgb.convert("L")  # what the colorizer sees: a color upload is made gray first
+    progress(0, desc="colorizing")
+    return as_file(gray), as_file(task(rgb))
+
+
+def build_colorize_tab(
+    colorizers: dict, problems: dict[str, str], examples: list[str], as_file: Outbox
+) -> None:
+    """The Colorize tab, inside the current Blocks; ``colorizers``: {name: colorizer}."""
+    with gr.Tab("Colorize", id="colorize", elem_id="tab-colorize"):
+        missing_note("colorization", colorizers, ["faces-colorize-64"], problems)
+        gr.Markdown(
+            "Upload a gray or color photo (a color one is made gray first). The result "
+            "keeps the photo's size and its brightness; only the colors are predicted."
+        )
+        with gr.Row():
+            photo = gr.Image(
+                label="Photo",
+                type="filepath",
+                image_mode=None,
+                sources=["upload", "clipboard"],
+                elem_id="color-input",
+            )
+            slider = gr.ImageSlider(
+                label="Before / after",
+                format="png",
+                type="pil",
+                interactive=False,
+                elem_id="color-slider",
+                max_height=400,
+            )
+        run = gr.Button("Colorize", variant="primary", elem_id="color-run")
+        example_faces(examples, photo, "color-examples")
+        run.click(bound(colorize, colorizers, as_file), photo, slider, api_name="colorize")

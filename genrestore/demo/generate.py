@@ -1,0 +1,94 @@
+"""The Generate tab: sample faces from a gan or vae by seed, and interpolate between two seeds."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from genrestore.images import image_grid
+
+from .widgets import Outbox, bound, missing_note, pick, random_seed, shown_in_ui
+
+WHAT = "generative (gan or vae)"  # how the messages name the models this tab needs
+SHIPPED = ["faces-gan-64", "faces-vae-64"]  # named in the message when none is loaded
+
+
+# A gr.Progress() default is how Gradio hands a handler its progress bar; the builders bind
+# the leading arguments (the models, the outbox) with ``bound``.
+@shown_in_ui
+def generate(
+    generators: dict,
+    as_file: Outbox,
+    name: str | None,
+    n: float,
+    seed: float | None,
+    truncation: float,
+    progress=gr.Progress(),  # noqa: B008
+) -> list[str]:
+    """Sample ``n`` faces from the model ``name`` -> their PNG files."""
+    gen = pick(generators, name, "generative")
+    progress(0, desc="sampling faces")
+    faces = gen.generate(int(n), seed=int(seed or 0), truncation=float(truncation))
+    return [as_file(f) for f in faces]
+
+
+@shown_in_ui
+def interpolate(
+    generators: dict,
+    as_file: Outbox,
+    name: str | None,
+    a: float | None,
+    b: float | None,
+    k: float,
+    progress=gr.Progress(),  # noqa: B008
+) -> str:
+    """``k`` faces from seed ``a`` to seed ``b`` -> one PNG strip."""
+    gen = pick(generators, name, "generative")
+    progress(0, desc="interpolating")
+    faces = gen.interpolate(int(a or 0), int(b or 0), int(k))
+    return as_file(image_grid(faces, cols=len(faces)))
+
+
+def build_generate_tab(generators: dict, problems: dict[str, str], as_file: Outbox) -> None:
+    """The Generate tab, inside the current Blocks; ``generators``: {name: gan or vae}."""
+    names = list(generators) or ["(none)"]
+    with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
+        missing_note(WHAT, generators, SHIPPED, problems)
+        with gr.Row():
+            model = gr.Dropdown(names, value=names[0], label="Model", visible=len(names) > 1)
+            n = gr.Slider(1, 64, value=16, step=1, label="Number of faces")
+            seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="gen-seed")
+            dice = gr.Button("🎲 Random seed", elem_id="gen-dice", scale=0, min_width=140)
+            trunc = gr.Slider(
+                0.1, 1.0, value=1.0, step=0.05, label="Truncation (lower: less variety)"
+            )
+        run = gr.Button("Generate", variant="primary", elem_id="gen-run")
+        gallery = gr.Gallery(
+            label="Faces", columns=8, format="png", elem_id="gen-gallery", height=320
+        )
+        gr.Examples(
+            [[8, 0, 1.0], [16, 7, 0.7], [32, 2024, 0.5]], [n, seed, trunc], label="Examples"
+        )
+        handler = bound(generate, generators, as_file)
+        inputs = [model, n, seed, trunc]
+        run.click(handler, inputs, gallery, api_name="generate")
+        dice.click(random_seed, None, seed, api_visibility="private").then(
+            handler, inputs, gallery, api_visibility="private"
+        )
+        _interpolation(model, generators, as_file)
+
+
+def _interpolation(model: gr.Dropdown, generators: dict, as_file: Outbox) -> None:
+    """The tab's second part: a strip of faces between two seeds of the chosen model."""
+    gr.Markdown("### Interpolation between two seeds")
+    with gr.Row():
+        seed_a = gr.Number(0, label="From seed", precision=0, minimum=0)
+        seed_b = gr.Number(1, label="To seed", precision=0, minimum=0)
+        steps = gr.Slider(2, 16, value=8, step=1, label="Steps")
+    run = gr.Button("Interpolate", elem_id="interp-run")
+    strip = gr.Image(label="Interpolation", format="png", interactive=False, elem_id="interp-strip")
+    run.click(
+        bound(interpolate, generators, as_file),
+        [model, seed_a, seed_b, steps],
+        strip,
+        api_name="interpolate",
+    )
