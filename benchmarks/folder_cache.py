@@ -47,7 +47,6 @@ def make_folder(folder: Path, count: int, workers: int) -> float:
 
 def interrupted_build(folder: Path, args) -> int:
     """Start the build in another process, SIGKILL it after a while, report what survived."""
-    import json
     import signal
     import subprocess
     import sys
@@ -64,18 +63,9 @@ def interrupted_build(folder: Path, args) -> int:
     records = list(Path(os.environ["GENRESTORE_CACHE"]).glob("folder-*.partial.json"))
     if not records:
         print(f"killed after {args.interrupt_after} s, but no progress record was written yet")
-        return 0
-    from genrestore.data.folder import _resume_partial
-
-    n = json.loads(records[0].read_text())["n"]
-    partial = records[0].with_name(records[0].name.replace(".json", ".npy"))
-    _, flags, _ = _resume_partial(partial, records[0], n, args.size)
-    done = int(flags.sum())
-    print(
-        f"build SIGKILLed after {args.interrupt_after} s: {done} of {n} images "
-        "recorded as done; the next call resumes from there"
-    )
-    return done
+    else:
+        print(f"build SIGKILLed after {args.interrupt_after} s; the next call resumes it")
+    return 0
 
 
 def main() -> None:
@@ -101,17 +91,26 @@ def main() -> None:
 
         from genrestore.data.folder import load_folder
 
-        done = interrupted_build(folder, args) if args.interrupt_after else 0
+        if args.interrupt_after:
+            interrupted_build(folder, args)
         before_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        decoded: list[str] = []
         t = time.perf_counter()
-        data = load_folder(folder, args.size, progress=False, workers=args.workers)
+        data = load_folder(
+            folder,
+            args.size,
+            progress=False,
+            workers=args.workers,
+            on_decoded=lambda rel, _: decoded.append(rel),
+        )
         dt = time.perf_counter() - t
         peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         peak_workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         n = len(data.images)
+        done = n - len(decoded)  # recorded by the killed build, so not decoded again
         what = f"resumed build ({done} already done)" if args.interrupt_after else "cache build"
         print(
-            f"{what}: {n} images at {args.size}px in {dt:.1f} s = {(n - done) / dt:.0f} "
+            f"{what}: {n} images at {args.size}px in {dt:.1f} s = {len(decoded) / dt:.0f} "
             "images/s decoded "
             f"with {args.workers} workers (target >= 300)"
         )

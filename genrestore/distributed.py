@@ -6,8 +6,9 @@ with RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT in their environ
 those variables it returns a single-process ``Dist`` whose methods do nothing, so one
 training loop serves both cases.
 
-Gradients are averaged by hand (one flat all-reduce per optimizer step), as
-stylegan2-ada-pytorch does, instead of wrapping models in DistributedDataParallel: a GAN
+Gradients are averaged by hand (one flat all-reduce per optimizer step), as stylegan3's
+training loop does (stylegan2-ada-pytorch wraps its modules in DistributedDataParallel
+instead), rather than wrapping models in DistributedDataParallel: a GAN
 step runs the discriminator three times (real, fake, and for the generator's loss with
 its weights frozen) and the lazy R1 penalty needs a double backward, which DDP's reducer
 does not expect.

@@ -280,32 +280,24 @@ def _same_data(a: FolderData, b: FolderData) -> None:
     np.testing.assert_array_equal(np.asarray(a.images), np.asarray(b.images))
 
 
-def _counting_decoder(monkeypatch) -> list[str]:
-    """Patch the in-process decoder to record every file it decodes; returns that list."""
-    real, seen = folder._decode_file, []
-
-    def counted(path, size):
-        seen.append(os.path.basename(path))
-        return real(path, size)
-
-    monkeypatch.setattr(folder, "_decode_file", counted)
-    return seen
+def _load_counting(root: Path) -> tuple[FolderData, list[str]]:
+    """load_folder, and the names of the files that call really decoded."""
+    seen: list[str] = []
+    data = load_folder(root, SIZE, progress=False, on_decoded=lambda rel, _: seen.append(rel))
+    return data, [os.path.basename(rel) for rel in seen]
 
 
-def _interrupted_build(monkeypatch, root: Path, after: int) -> None:
+def _interrupted_build(root: Path, after: int) -> None:
     """Build ``root``'s cache, pressing Ctrl-C once ``after`` files are decoded."""
-    real = folder._decode_sequential
+    count = []
 
-    def dies(paths, size):
-        for n, item in enumerate(real(paths, size)):
-            if n == after:
-                raise KeyboardInterrupt
-            yield item
+    def interrupt(rel, reason):
+        count.append(rel)
+        if len(count) == after:
+            raise KeyboardInterrupt
 
-    with monkeypatch.context() as m:
-        m.setattr(folder, "_decode_sequential", dies)
-        with pytest.raises(KeyboardInterrupt):
-            load_folder(root, SIZE, progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        load_folder(root, SIZE, progress=False, on_decoded=interrupt)
 
 
 def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
@@ -314,12 +306,11 @@ def test_interrupted_build_resumes_where_it_stopped(tmp_path, monkeypatch):
     monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "clean"))
     clean = load_folder(root, SIZE, progress=False)  # 10 files, 3 of them bad
     monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "cache"))
-    _interrupted_build(monkeypatch, root, after=4)  # the 4 include empty.jpg and notes.png
+    _interrupted_build(root, after=4)  # the 4 include empty.jpg and notes.png
     left = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert [n.split(".", 1)[1] for n in left] == ["partial.json", "partial.npy"]  # no final
 
-    seen = _counting_decoder(monkeypatch)
-    resumed = load_folder(root, SIZE, progress=False)
+    resumed, seen = _load_counting(root)
     assert len(seen) == 6 and "empty.jpg" not in seen and "UPPER.JPEG" not in seen
     _same_data(resumed, clean)  # the failures decoded before the interrupt are still listed
     cached = sorted(p.name for p in (tmp_path / "cache").iterdir())
@@ -330,14 +321,12 @@ KILLED_BUILD = """
 import os, signal, sys
 from genrestore.data import folder
 folder.PROGRESS_EVERY = 0  # record progress after every file
-real, calls = folder._decode_file, []
-def dies(path, size):
-    calls.append(path)
-    if len(calls) == 6:
+calls = []
+def dies(rel, reason):
+    calls.append(rel)
+    if len(calls) == 6:  # the 6th file is stored and recorded: SIGKILL before the 7th
         os.kill(os.getpid(), signal.SIGKILL)
-    return real(path, size)
-folder._decode_file = dies
-folder.load_folder(sys.argv[1], int(sys.argv[2]), progress=False, workers=1)
+folder.load_folder(sys.argv[1], int(sys.argv[2]), progress=False, workers=1, on_decoded=dies)
 """
 
 
@@ -356,9 +345,8 @@ def test_killed_build_resumes(tmp_path, monkeypatch):
         capture_output=True,
     )
     assert proc.returncode == -9, proc.stderr.decode()
-    seen = _counting_decoder(monkeypatch)
-    resumed = load_folder(root, SIZE, progress=False)
-    assert len(seen) == 5  # files 1-5 were recorded; the 6th died mid-decode, so again
+    resumed, seen = _load_counting(root)
+    assert len(seen) == 4  # files 1-6 were recorded before the kill: only 7-10 decode again
     _same_data(resumed, clean)
 
 
@@ -371,11 +359,9 @@ def test_concurrent_builds_share_one_cache(tmp_path):
     make_folder(root)
     script = (
         "import sys; from genrestore.data import folder\n"
-        "real = folder._decode_file\n"
-        "def slow(p, s):\n"
-        "    import time; time.sleep(0.2); print('decoded', flush=True); return real(p, s)\n"
-        "folder._decode_file = slow\n"
-        "folder.load_folder(sys.argv[1], 16, progress=False, workers=1)\n"
+        "def slow(rel, reason):\n"
+        "    import time; time.sleep(0.2); print('decoded', flush=True)\n"
+        "folder.load_folder(sys.argv[1], 16, progress=False, workers=1, on_decoded=slow)\n"
     )
     procs = [
         subprocess.Popen([sys.executable, "-c", script, str(root)], stdout=subprocess.PIPE)
@@ -435,7 +421,7 @@ def test_a_changed_folder_replaces_its_old_cache(tmp_path, caplog):
 def test_an_unfinished_build_of_an_older_folder_is_removed(tmp_path, monkeypatch):
     root = tmp_path / "photos"
     make_folder(root)
-    _interrupted_build(monkeypatch, root, after=2)
+    _interrupted_build(root, after=2)
     (root / "wide.png").unlink()  # the folder changes before the rerun
     load_folder(root, SIZE, progress=False)
     assert not list((tmp_path / "cache").glob("*partial*"))
@@ -449,8 +435,7 @@ def test_a_changed_folder_decodes_only_what_changed(tmp_path, monkeypatch):
     solid(30, 30, GREEN).save(root / "new.png")  # added
     solid(44, 44, BLUE).save(root / "UPPER.JPEG", quality=95)  # edited (red -> blue)
     (root / "wide.png").unlink()  # removed
-    seen = _counting_decoder(monkeypatch)
-    data = load_folder(root, SIZE, progress=False)
+    data, seen = _load_counting(root)
     assert sorted(seen) == ["UPPER.JPEG", "new.png"]  # the other 8 (3 bad) were taken over
     monkeypatch.setenv("GENRESTORE_CACHE", str(tmp_path / "clean"))
     _same_data(data, load_folder(root, SIZE, progress=False))

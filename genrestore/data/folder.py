@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -86,7 +86,12 @@ def prepare_image(img: Image.Image, size: int) -> np.ndarray:
 
 
 def load_folder(
-    root: str | os.PathLike, size: int, *, progress: bool = True, workers: int | None = None
+    root: str | os.PathLike,
+    size: int,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+    on_decoded: Callable[[str, str | None], None] | None = None,
 ) -> FolderData:
     """Decode every image under ``root`` to (N, size, size, 3) uint8, cached on disk.
 
@@ -99,6 +104,10 @@ def load_folder(
     Memory stays bounded (rows stream into a memory-mapped file); an interrupted build
     resumes on the next call; processes asking for the same cache at once (torchrun ranks)
     take turns on a lock, so it is built once.
+
+    ``on_decoded(relative path, reason or None)`` is called in this process after each file
+    a build decodes (or fails to), once its row is stored: a hook for progress displays and
+    for counting what a build really decoded (reused and cached rows are not reported).
     """
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise UserError(f"image size must be a positive integer, got {size!r}")
@@ -118,8 +127,9 @@ def load_folder(
             data = _load_cached(npy_path, meta_path, size)
             if data is None:
                 data = _build_cache(
-                    root, files, rels, stamps, size, workers, progress, npy_path, meta_path
-                )
+                    root, files, rels, stamps, size, workers, progress, npy_path, meta_path,
+                    on_decoded,
+                )  # fmt: skip
     for rel, reason in data.skipped:
         log.warning("%s: skipped (%s)", root / rel, reason)
     return data
@@ -170,6 +180,7 @@ def _build_cache(
     progress: bool,
     npy_path: Path,
     meta_path: Path,
+    on_decoded: Callable[[str, str | None], None] | None = None,
 ) -> FolderData:
     """Decode all files into a memmap, drop failed rows, then rename onto ``npy_path``.
 
@@ -232,6 +243,8 @@ def _build_cache(
                     if time.monotonic() - last_save >= PROGRESS_EVERY:
                         _save_progress(rows, record, done, reasons, root, size)
                         last_save = time.monotonic()
+                    if on_decoded is not None:
+                        on_decoded(rels[i], reason)
         except BaseException:  # Ctrl-C, a full disk...: keep what is decoded for next time
             _save_progress(rows, record, done, reasons, root, size)
             raise
