@@ -13,6 +13,7 @@ from cli_helpers import write_tiny_checkpoints
 from PIL import Image
 
 from genrestore import cli, tasks
+from genrestore.cli import batch
 from genrestore.config import ColorizeConfig, GANConfig, InpaintConfig
 
 TINY = {
@@ -236,7 +237,7 @@ def test_batch_really_batches(capsys, tmp_path, models, monkeypatch):
 def test_big_inputs_end_a_chunk_early(capsys, tmp_path, models, monkeypatch):
     """Chunks are bounded by decoded bytes too: many large photos never sit in memory at once."""
     sizes = _batch_sizes(monkeypatch, tasks.Colorizer)
-    monkeypatch.setattr(cli, "CHUNK_BYTES", 2 * 40 * 40)  # two 40x40 gray inputs
+    monkeypatch.setattr(batch, "CHUNK_BYTES", 2 * 40 * 40)  # two 40x40 gray inputs
     for i in range(5):
         _image(tmp_path / "in" / f"{i}.png", 40, 40, seed=i)
     rc, _, err = _run(

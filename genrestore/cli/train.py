@@ -1,0 +1,123 @@
+"""``genrestore train``: resolve a preset plus flags into a config, then train (or print it).
+
+The only command module that imports ``genrestore.training``, and only when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+
+from ..errors import UserError
+from ..families import families, family
+from .options import add_precision, positive
+
+
+def add_parser(sub) -> None:
+    from ..config import TrainConfig
+
+    d = TrainConfig()
+    p = sub.add_parser(
+        "train",
+        help="train a model family on the built-in faces or a folder",
+        description="Train a model. Defaults come from the preset; flags override them. "
+        "Writes a resumable run directory (config.json, checkpoint.safetensors, log.txt, "
+        "sample grids). Data-parallel on several GPUs or machines: start the same command "
+        "with 'torchrun --nproc_per_node N -m genrestore train ...' (--batch is then the "
+        "global batch; --out is required).",
+    )
+    p.add_argument("family", choices=list(families()))
+    p.add_argument(
+        "--data", default=None, help="'avatars' (built-in faces, default) or a folder of images"
+    )
+    p.add_argument("--count", type=positive, default=None, help="built-in faces to train on")
+    p.add_argument(
+        "--size", type=int, default=None, help="image side in pixels (16..256, power of two)"
+    )
+    p.add_argument(
+        "--preset", default=None, help="preset name (see --dry-run); default gan-64 / vae-64"
+    )
+    p.add_argument(
+        "--steps", type=positive, default=None, help=f"training steps (default {d.steps})"
+    )
+    p.add_argument(
+        "--batch",
+        type=positive,
+        default=None,
+        help=f"batch size: with torchrun, of all processes together (default {d.batch})",
+    )
+    _add_every(p, "--save-every", f"checkpoint every N steps ({d.save_every})")
+    _add_every(p, "--sample-every", f"sample grid every N steps ({d.sample_every})")
+    _add_every(p, "--log-every", f"log losses and img/s every N steps ({d.log_every})")
+    p.add_argument("--out", default=None, help="run directory (default runs/FAMILY-SIZE-TIME)")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --out where it stopped"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="print the resolved config as JSON and exit"
+    )
+    p.add_argument("--device", default=None, help="auto, cpu or cuda (default auto)")
+    add_precision(p)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_every(p: argparse.ArgumentParser, flag: str, text: str) -> None:
+    p.add_argument(flag, type=positive, default=None, help=text)
+
+
+def _config(args: argparse.Namespace):
+    """The family's preset (or --preset) with --size, --data and --count applied."""
+    from ..config import preset, with_size
+
+    cfg = preset(args.preset or family(args.family).default_preset)
+    if cfg.family != args.family:
+        raise UserError(f"preset {args.preset!r} is a {cfg.family} preset, not {args.family}")
+    if args.size is not None:
+        cfg = with_size(cfg, args.size)
+    if args.data is not None or args.count is not None:
+        cfg = dataclasses.replace(
+            cfg,
+            data=dataclasses.replace(
+                cfg.data,
+                source=args.data if args.data is not None else cfg.data.source,
+                count=args.count if args.count is not None else cfg.data.count,
+            ),
+        )
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    from ..training import resolve_config
+
+    overrides = {
+        "steps": args.steps,
+        "batch": args.batch,
+        "save_every": args.save_every,
+        "sample_every": args.sample_every,
+        "log_every": args.log_every,
+        "out": args.out,
+        "device": args.device,
+        "precision": args.precision,
+        "seed": args.seed,
+    }
+    if args.resume and not args.out:
+        raise UserError("--resume needs --out RUN_DIR (the run to continue)")
+    resolved = resolve_config(cfg, **overrides)
+    if cfg.data.source != "avatars" and not Path(cfg.data.source).is_dir():
+        raise UserError(
+            f"{cfg.data.source}: no such folder (use --data avatars or a folder of images)"
+        )
+    if args.dry_run:
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(resolved.to_json())
+        return 0
+    from ..training import train
+
+    run_dir = train(resolved, resume=args.resume, progress=not args.no_progress)
+    if int(os.environ.get("RANK", "0")) == 0:  # under torchrun: one line, not one per process
+        print(f"run saved in {run_dir}")
+    return 0
