@@ -8,6 +8,8 @@ import time
 import gradio as gr
 
 from genrestore import UserError
+from genrestore.families import families
+from genrestore.tasks import Colorizer, Generator, Inpainter
 
 from .colorize import build_colorize_tab
 from .complete import build_complete_tab
@@ -19,13 +21,14 @@ from .widgets import (
     QUEUE_CONCURRENCY,
     QUEUE_SIZE,
     Outbox,
-    by_family,
+    by_task,
     example_paths,
 )
 
 log = logging.getLogger("genrestore")
 
-DEFAULT_MODELS = ("faces-gan-64", "faces-vae-64", "faces-inpaint-64", "faces-colorize-64")
+# Every family's shipped model, in the registry's order; a tab shows the models it can run.
+DEFAULT_MODELS = tuple(f.shipped for f in families().values() if f.shipped)
 
 
 def load_models(names=DEFAULT_MODELS) -> tuple[dict, dict[str, str]]:
@@ -51,9 +54,9 @@ def build_app(models: dict | None = None, problems: dict[str, str] | None = None
     if models is None:
         models, problems = load_models()
     problems = problems or {}
-    generators = by_family(models, ("gan", "vae"))
-    inpainters = by_family(models, ("inpaint",))
-    colorizers = by_family(models, ("colorize",))
+    generators = by_task(models, Generator)
+    inpainters = by_task(models, Inpainter)
+    colorizers = by_task(models, Colorizer)
     examples = example_paths()
     load_s = time.perf_counter() - t0
     as_file = Outbox()

@@ -35,9 +35,9 @@ PAINT_RGBA = (255, 0, 255, 255)  # the colour random damage is drawn with in the
 # --- models -----------------------------------------------------------------------------------
 
 
-def by_family(models: dict, families: tuple[str, ...]) -> dict:
-    """The models of ``models`` ({name: task object}) whose family is one of ``families``."""
-    return {n: m for n, m in models.items() if getattr(m, "family", None) in families}
+def by_task(models: dict, task_class: type) -> dict:
+    """The models of ``models`` ({name: task object}) that are ``task_class`` tasks."""
+    return {n: m for n, m in models.items() if isinstance(m, task_class)}
 
 
 def missing_text(what: str, names: list[str], problems: dict[str, str]) -> str:

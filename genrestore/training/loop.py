@@ -22,7 +22,7 @@ from ..errors import UserError
 from ..families import family as get_family
 from ..images import image_grid, save_image, tensor_to_pil
 from ..tasks.runs import CHECKPOINT
-from .recipes.base import build_recipe
+from .recipes.base import Recipe, build_recipe
 from .runstate import load_run, save_run, seed_host
 from .sampler import BatchSampler
 
@@ -155,6 +155,51 @@ def train(
         dist.close()
 
 
+class LossWindow:
+    """Loss sums over the steps since the last log line, kept on the device (no host sync
+    per step), and the images seen, for the img/s figure."""
+
+    def __init__(self, first_step: int):
+        self.first_step, self.t0, self.images = first_step, time.perf_counter(), 0
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, stats: dict[str, torch.Tensor], images: int) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums[k] + v.float() if k in self.sums else v.float()
+            self.counts[k] = self.counts.get(k, 0) + 1
+        self.images += images
+
+    def means(self, dist: Dist) -> dict[str, torch.Tensor]:
+        """Each loss's mean over the window and over all ranks (the same on every rank)."""
+        return dist.mean({k: self.sums[k] / self.counts[k] for k in self.sums})
+
+    def images_per_second(self) -> float:
+        return self.images / max(time.perf_counter() - self.t0, 1e-9)
+
+
+def _start(
+    cfg: TrainConfig,
+    images: np.ndarray,
+    compute: Compute,
+    dist: Dist,
+    ckpt_path: Path,
+    resume: bool,
+) -> tuple[BatchSampler, Recipe, int, float]:
+    """The sampler and recipe of a run, restored from ``ckpt_path`` when resuming;
+    returns them with the step to start after and the wall seconds already spent."""
+    sampler = BatchSampler(images, cfg.batch, cfg.seed, cfg.data.hflip, dist.rank, dist.world)
+    recipe = build_recipe(cfg, compute, dist)
+    dist.broadcast_modules(recipe.modules().values())
+    if dist.rank:  # per-rank streams for anything drawn from the global generators
+        seed_host(dist.seed(cfg.seed))
+    preview = BatchSampler(images[:8], 8, 0, False).next(compute.device, compute.memory_format)
+    recipe.set_preview(preview)
+    if resume:
+        return (sampler, recipe, *load_run(ckpt_path, recipe, sampler, dist))
+    return sampler, recipe, 0, 0.0
+
+
 def _train_loop(
     cfg: TrainConfig,
     run_dir: Path,
@@ -168,31 +213,14 @@ def _train_loop(
     from tqdm import tqdm
 
     ckpt_path = run_dir / CHECKPOINT
-    sampler = BatchSampler(images, cfg.batch, cfg.seed, cfg.data.hflip, dist.rank, dist.world)
-    device = compute.device
-    recipe = build_recipe(cfg, compute, dist)
-    dist.broadcast_modules(recipe.modules().values())
-    if dist.rank:  # per-rank streams for anything drawn from the global generators
-        seed_host(dist.seed(cfg.seed))
-    recipe.set_preview(BatchSampler(images[:8], 8, 0, False).next(device, compute.memory_format))
-
-    start, wall_before = 0, 0.0
-    if resume:
-        start, wall_before = load_run(ckpt_path, recipe, sampler, dist)
+    sampler, recipe, start, wall_before = _start(cfg, images, compute, dist, ckpt_path, resume)
+    where = compute.describe() + (f" x {dist.world} processes" if dist.enabled else "")
     if dist.is_main:
         (run_dir / "config.json").write_text(cfg.to_json())
         if dist.enabled:
-            log.info(
-                "%d processes on %s: global batch %d (%d per process)",
-                dist.world,
-                device.type,
-                sampler.batch,
-                sampler.local,
-            )
-    last_save = start
-    t0 = time.perf_counter()
-    t_window, n_window = t0, 0
-    where = compute.describe() + (f" x {dist.world} processes" if dist.enabled else "")
+            log.info("%d processes: global batch %d (%d per process)", dist.world,
+                     sampler.batch, sampler.local)  # fmt: skip
+    last_save, t0 = start, time.perf_counter()
     bar = tqdm(
         range(start + 1, cfg.steps + 1),
         initial=start,
@@ -204,43 +232,24 @@ def _train_loop(
     )
     with contextlib.ExitStack() as stack, bar:
         log_file = stack.enter_context(open(run_dir / "log.txt", "a")) if dist.is_main else None
-        if dist.is_main:
+        if log_file:
             log_file.write(
                 f"# {'resume' if resume else 'start'} at step {start} on {where}, "
                 f"global batch {sampler.batch} ({sampler.local} per process)\n"
             )
-        sums: dict[str, torch.Tensor] = {}  # loss sums over the log window (no host sync)
-        counts: dict[str, int] = {}
-        window_start = start + 1
+        window = LossWindow(start + 1)
         for step in bar:
-            stats = recipe.step(step, sampler.next(device, compute.memory_format))
-            for k, v in stats.items():
-                sums[k] = sums[k] + v.float() if k in sums else v.float()
-                counts[k] = counts.get(k, 0) + 1
-            n_window += sampler.batch  # all processes together
+            window.add(recipe.step(step, sampler.next(compute.device, compute.memory_format)),
+                       sampler.batch)  # fmt: skip
             is_log = step % cfg.log_every == 0 or step == cfg.steps
             is_save = step % cfg.save_every == 0 or step == cfg.steps
-            if is_log or is_save:
-                # means over the window and over all ranks: every rank checks the same
-                # numbers, and a NaN at any step of the window shows here
-                means = dist.mean({k: sums[k] / counts[k] for k in sums})
-                _check_finite(window_start, step, means, run_dir, last_save)
+            if is_log or is_save:  # a NaN at any step of the window shows in its mean
+                means = window.means(dist)
+                _check_finite(window.first_step, step, means, run_dir, last_save)
             if is_log:
-                sums, counts, window_start = {}, {}, step + 1
-                now = time.perf_counter()
-                ips = n_window / max(now - t_window, 1e-9)
-                t_window, n_window = now, 0
-                if dist.is_main:
-                    bar.set_postfix(
-                        **{k: f"{float(v):.3f}" for k, v in means.items()}, img_s=f"{ips:.0f}"
-                    )
-                    row = {
-                        "step": step,
-                        **{k: float(v) for k, v in means.items()},
-                        "img_s": round(ips, 1),
-                    }
-                    log_file.write(json.dumps(row) + "\n")
-                    log_file.flush()
+                if log_file:
+                    _log_line(log_file, bar, step, means, window.images_per_second())
+                window = LossWindow(step + 1)
             if dist.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
                 grid = image_grid(tensor_to_pil(recipe.samples(64)), cols=8)
                 save_image(grid, run_dir / f"samples-{step:07d}.png")
@@ -251,3 +260,11 @@ def _train_loop(
                 last_save = step
     dist.barrier()  # every rank returns once the last checkpoint is on disk
     return run_dir
+
+
+def _log_line(log_file, bar, step: int, means: dict[str, torch.Tensor], ips: float) -> None:
+    """One JSON line of window means and img/s in log.txt, and the same on the progress bar."""
+    bar.set_postfix(**{k: f"{float(v):.3f}" for k, v in means.items()}, img_s=f"{ips:.0f}")
+    row = {"step": step, **{k: float(v) for k, v in means.items()}, "img_s": round(ips, 1)}
+    log_file.write(json.dumps(row) + "\n")
+    log_file.flush()
