@@ -38,7 +38,9 @@ def _isolated(tmp_path, monkeypatch):
 @pytest.fixture
 def only_env_checkpoints(tmp_path, monkeypatch):
     """List only $GENRESTORE_CHECKPOINTS, not the repo's own checkpoints/ folder."""
-    monkeypatch.setattr(tasks, "checkpoint_dirs", lambda: [tmp_path / "checkpoints"])
+    from genrestore.tasks import shipped
+
+    monkeypatch.setattr(shipped, "checkpoint_dirs", lambda: [tmp_path / "checkpoints"])
 
 
 def _tiny_checkpoint(path: Path) -> Path:
