@@ -24,7 +24,7 @@ from genrestore.checkpoint import (
 )
 from genrestore.config import GANConfig, VAEConfig
 from genrestore.errors import UserError
-from genrestore.models.gan import Generator as GANGenerator
+from genrestore.models.gan import GANGenerator
 from genrestore.models.vae import VAE
 
 TINY_GAN = GANConfig(size=16, ngf=8, ndf=8, nz=8)

@@ -19,7 +19,7 @@ from PIL import Image
 from genrestore import cli, tasks
 from genrestore.checkpoint import save_checkpoint
 from genrestore.config import PRESETS, GANConfig
-from genrestore.models.gan import Generator as GANGenerator
+from genrestore.models.gan import GANGenerator
 
 TINY_GAN = GANConfig(size=16, ngf=8, ndf=8, nz=8)
 SUBCOMMANDS = ["train", "generate", "inpaint", "colorize", "complete", "eval", "models", "demo"]

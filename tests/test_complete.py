@@ -12,7 +12,7 @@ from genrestore.checkpoint import save_checkpoint
 from genrestore.cli import main
 from genrestore.config import GANConfig
 from genrestore.data.masks import KEEP_REGIONS, keep_mask
-from genrestore.models.gan import Generator as GANGenerator
+from genrestore.models.gan import GANGenerator
 from genrestore.tasks import Completer
 
 

@@ -70,18 +70,17 @@ def _need_gradio() -> None:
 
 def build_tiny_checkpoints(folder: Path) -> Path:
     """Untrained 64 px gan, inpaint and colorize checkpoints named like the shipped ones."""
-    from genrestore.models.gan import Generator
-    from genrestore.models.unet import Colorizer, Inpainter
+    from genrestore.models import build_inference_model
 
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     specs = [
-        ("faces-gan-64", "gan", GANConfig(size=MODEL_SIZE, nz=100, ngf=8, ndf=8), Generator),
-        ("faces-inpaint-64", "inpaint", InpaintConfig(size=MODEL_SIZE, nf=8), Inpainter),
-        ("faces-colorize-64", "colorize", ColorizeConfig(size=MODEL_SIZE, nf=8), Colorizer),
+        ("faces-gan-64", "gan", GANConfig(size=MODEL_SIZE, nz=100, ngf=8, ndf=8)),
+        ("faces-inpaint-64", "inpaint", InpaintConfig(size=MODEL_SIZE, nf=8)),
+        ("faces-colorize-64", "colorize", ColorizeConfig(size=MODEL_SIZE, nf=8)),
     ]
-    for name, family, cfg, network in specs:
-        net = network(cfg).eval()
+    for name, family, cfg in specs:
+        net = build_inference_model(family, cfg).eval()
         save_checkpoint(
             folder / f"{name}.safetensors",
             {f"model.{k}": v for k, v in net.state_dict().items()},

@@ -30,7 +30,7 @@ FAMILY = Family(
     summary="L -> ab in Lab: U-Net + PatchGAN (L1, hinge, feature matching)",
     config=ColorizeConfig,
     presets={"colorize-64": TrainConfig(family="colorize", model=ColorizeConfig(), batch=32)},
-    network="genrestore.models.unet:Colorizer",
+    network="genrestore.models.unet:ColorizeUNet",
     task="genrestore.tasks.restore:Colorizer",
     recipe="genrestore.training.recipes.restore:ColorizeRecipe",
     evaluations={"colorize": "genrestore.evaluate:evaluate_colorizer"},

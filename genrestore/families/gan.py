@@ -46,7 +46,7 @@ FAMILY = Family(
         "gan-32": _gan(size=32, r1_gamma=0.1, **_IMPROVED),
         "gan-128": _gan(size=128, ngf=48, ndf=48, r1_gamma=0.5, **_IMPROVED),
     },
-    network="genrestore.models.gan:Generator",
+    network="genrestore.models.gan:GANGenerator",
     task="genrestore.tasks.generate:Generator",
     recipe="genrestore.training.recipes.gan:GANRecipe",
     evaluations={

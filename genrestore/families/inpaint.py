@@ -33,7 +33,7 @@ FAMILY = Family(
     summary="image + mask -> image: gated U-Net + PatchGAN (masked L1, hinge, feature matching)",
     config=InpaintConfig,
     presets={"inpaint-64": TrainConfig(family="inpaint", model=InpaintConfig(), batch=32)},
-    network="genrestore.models.unet:Inpainter",
+    network="genrestore.models.unet:InpaintUNet",
     task="genrestore.tasks.restore:Inpainter",
     recipe="genrestore.training.recipes.restore:InpaintRecipe",
     evaluations={"inpaint": "genrestore.evaluate:evaluate_inpainter"},

@@ -27,7 +27,7 @@ def _check_size(size: int) -> int:
     return n
 
 
-class Generator(nn.Module):
+class GANGenerator(nn.Module):
     """z (N, nz) -> image (N, 3, size, size) in [-1, 1]."""
 
     def __init__(self, cfg: GANConfig):
@@ -58,7 +58,7 @@ class Generator(nn.Module):
         return self.main(z.view(z.shape[0], self.nz, 1, 1))
 
 
-class Discriminator(nn.Module):
+class GANDiscriminator(nn.Module):
     """image (N, 3, size, size) in [-1, 1] -> logits (N,)."""
 
     def __init__(self, cfg: GANConfig):

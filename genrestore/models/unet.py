@@ -83,7 +83,7 @@ class UNet(nn.Module):
         return torch.tanh(self.head(h))
 
 
-class Inpainter(nn.Module):
+class InpaintUNet(nn.Module):
     """(image (N, 3, S, S) in [-1, 1], mask (N, 1, S, S), 1 = missing) -> (N, 3, S, S).
 
     Returns the raw prediction everywhere; callers composite it into the hole.
@@ -98,7 +98,7 @@ class Inpainter(nn.Module):
         return self.net(torch.cat([image * (1 - mask), mask], dim=1))
 
 
-class Colorizer(nn.Module):
+class ColorizeUNet(nn.Module):
     """L (N, 1, S, S) scaled to [-1, 1] -> ab (N, 2, S, S) scaled to [-1, 1] (ab / 110)."""
 
     def __init__(self, cfg):

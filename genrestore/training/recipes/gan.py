@@ -11,7 +11,7 @@ from ... import losses
 from ...compute import Compute
 from ...data.augment import diff_augment
 from ...distributed import SINGLE_PROCESS, Dist
-from ...models.gan import Discriminator, Generator
+from ...models.gan import GANDiscriminator, GANGenerator
 from .base import Recipe, adam
 
 
@@ -23,8 +23,8 @@ class GANRecipe(Recipe):
     def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
         super().__init__(cfg, compute, dist)
         m = self.model_cfg
-        self.G = self.place(Generator(m))
-        self.D = self.place(Discriminator(m))
+        self.G = self.place(GANGenerator(m))
+        self.D = self.place(GANDiscriminator(m))
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
         self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
