@@ -1,6 +1,6 @@
 """fp32 vs bf16 vs the automatic choice, on this machine, for what a user runs.
 
-    python benchmarks/precision_speed.py [--train-steps 6] [--repeat 3]
+    python benchmarks/precision_speed.py [--train-steps 5] [--rounds 5] [--repeat 3]
 
 Prints the CPU (model, ISA level, native bf16), what ``precision="auto"`` chose for
 inference and training, and for each of fp32, bf16 and auto: 64 faces generated with
@@ -34,66 +34,103 @@ from genrestore.tasks import Completer
 PRECISIONS = ("fp32", "bf16", "auto")
 
 
-def best_of(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
-def generation(precision: str, repeat: int) -> float:
-    """Seconds for 64 faces (sampling + PIL), warm."""
-    gen = genrestore.load("faces-gan-64", precision=precision)
-    gen.generate(64, seed=0)
-    return best_of(lambda: gen.generate(64, seed=1), repeat)
+def inference_times(repeat: int, native: bool) -> dict[str, dict[str, tuple[float, bool]]]:
+    """{row: {precision: (best seconds, scaled?)}} for generation and completion.
 
-
-def completion(precision: str, repeat: int, scale_steps: int | None) -> float:
-    """Seconds for one completion from the left eye, 4 samples (default search settings).
-
-    With ``scale_steps``, only that many of the search's steps run and the time is scaled.
+    The precisions take turns round by round, so drift on the machine hits each alike.
+    Completion runs as a user gets it (the encoder where the model ships one); emulated
+    bf16 is timed once, a long search on 2 of its steps and scaled.
     """
-    gen = genrestore.load("faces-gan-64", precision=precision)
     face = load_eval_faces(4, 64, progress=False)[3]
     miss = keep_mask("left-eye", 64, 64)
-    full = Completer(gen).steps
-    comp = Completer(gen, steps=scale_steps or full)
-    comp(face, miss, samples=4, seed=0)  # warm-up
-    t = best_of(lambda: comp(face, miss, samples=4, seed=1), repeat)
-    return t * full / comp.steps
+    gens, comps, scale = {}, {}, {}
+    for p in PRECISIONS:
+        gens[p] = genrestore.load("faces-gan-64", precision=p)
+        full = Completer(gens[p])
+        emulated = p == "bf16" and not native
+        comps[p] = Completer(gens[p], steps=2) if emulated and full.steps > 2 else full
+        scale[p] = full.steps / comps[p].steps
+        gens[p].generate(64, seed=0)  # warm-up
+        comps[p](face, miss, samples=4, seed=0)
+    gen_t: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    comp_t: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    for r in range(repeat):
+        for p in PRECISIONS:
+            if p == "bf16" and not native and r > 0:
+                continue
+            gen_t[p].append(timed(lambda p=p: gens[p].generate(64, seed=1)))
+            comp_t[p].append(timed(lambda p=p: comps[p](face, miss, samples=4, seed=1)) * scale[p])
+    method = comps["auto"].method
+    return {
+        "generate 64 faces (s)": {p: (min(v), False) for p, v in gen_t.items()},
+        f"complete, left eye, 4 samples, {method} (s)": {
+            p: (min(v), scale[p] != 1) for p, v in comp_t.items()
+        },
+    }
 
 
-def train_step(precision: str, images: np.ndarray, steps: int) -> float:
-    """img/s of the ``dcgan-64`` preset's full step (DiffAugment, EMA, data included)."""
-    from genrestore.config import PRESETS
-    from genrestore.training import BatchSampler, build_recipe
+class TrainRunner:
+    """The ``dcgan-64`` preset's full step (DiffAugment, EMA, data included) at a precision."""
 
-    cfg = PRESETS["dcgan-64"]
-    c = compute.choose("cpu", precision, "training")
-    recipe = build_recipe(cfg, c)
-    sampler = BatchSampler(images, cfg.batch, 0, True)
-    recipe.step(1, sampler.next(c.device, c.memory_format))  # warm-up
-    t = time.perf_counter()
-    for i in range(steps):
-        recipe.step(i + 2, sampler.next(c.device, c.memory_format))
-    return cfg.batch * steps / (time.perf_counter() - t)
+    def __init__(self, precision: str, images: np.ndarray):
+        from genrestore.config import PRESETS
+        from genrestore.training import BatchSampler, build_recipe
+
+        cfg = PRESETS["dcgan-64"]
+        self.c = compute.choose("cpu", precision, "training")
+        self.recipe = build_recipe(cfg, self.c)
+        self.sampler = BatchSampler(images, cfg.batch, 0, True)
+        self.batch, self.i = cfg.batch, 0
+        self.step()  # warm-up
+
+    def step(self) -> None:
+        self.i += 1
+        self.recipe.step(self.i, self.sampler.next(self.c.device, self.c.memory_format))
+
+    def rate(self, steps: int) -> float:
+        """img/s over ``steps`` steps."""
+        t = time.perf_counter()
+        for _ in range(steps):
+            self.step()
+        return self.batch * steps / (time.perf_counter() - t)
 
 
-def reference_step(images: np.ndarray, steps: int) -> float:
-    runner = Baseline(torch.from_numpy(np.array(images)))
-    runner.step()
-    t = time.perf_counter()
-    for _ in range(steps):
-        runner.step()
-    return runner.batch * steps / (time.perf_counter() - t)
+class ReferenceRunner(TrainRunner):
+    """pytorch/examples DCGAN's fp32 step (``train_speed.Baseline``), timed the same way."""
+
+    def __init__(self, images: np.ndarray):
+        self.base = Baseline(torch.from_numpy(np.array(images)))
+        self.batch = self.base.batch
+        self.step()
+
+    def step(self) -> None:
+        self.base.step()
+
+
+def train_rates(images: np.ndarray, steps: int, rounds: int, native: bool) -> dict[str, float]:
+    """Median img/s per precision and of the reference, taking turns round by round."""
+    runners = {p: TrainRunner(p, images) for p in PRECISIONS}
+    runners["reference"] = ReferenceRunner(images)
+    rates: dict[str, list[float]] = {p: [] for p in runners}
+    for r in range(rounds):
+        for p, runner in runners.items():
+            if p == "bf16" and not native and r > 0:
+                continue  # emulated: one round of one step says enough
+            rates[p].append(runner.rate(1 if p == "bf16" and not native else steps))
+    return {p: float(np.median(v)) for p, v in rates.items()}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--train-steps", type=int, default=6, help="timed training steps")
-    ap.add_argument("--repeat", type=int, default=3, help="best of N for inference timings")
+    ap.add_argument("--train-steps", type=int, default=5, help="timed training steps a round")
+    ap.add_argument("--rounds", type=int, default=5, help="training rounds (median)")
+    ap.add_argument("--repeat", type=int, default=5, help="inference rounds (best of)")
     args = ap.parse_args()
 
     f = compute.cpu_features()
@@ -107,23 +144,11 @@ def main() -> None:
         print(f"auto for {w}: {compute.choose('cpu', 'auto', w).describe()}")
     images = np.array(load_faces(1024, 64, progress=False))
 
-    rows: dict[str, dict[str, tuple[float, bool]]] = {}  # row -> precision -> (value, scaled)
-    for p in PRECISIONS:
-        emulated = p == "bf16" and not native
-        rows.setdefault("generate 64 faces (s)", {})[p] = (
-            generation(p, 1 if emulated else args.repeat),
-            False,
-        )
-        rows.setdefault("complete, left eye, 4 samples (s)", {})[p] = (
-            completion(p, 1 if emulated else args.repeat, 2 if emulated else None),
-            emulated,
-        )
-        rows.setdefault("dcgan-64 training step (img/s)", {})[p] = (
-            train_step(p, images, 1 if emulated else args.train_steps),
-            False,
-        )
-        print(f"  measured {p}", flush=True)
-    ref = reference_step(images, args.train_steps)
+    rows = inference_times(args.repeat, native)
+    print("  measured inference", flush=True)
+    rates = train_rates(images, args.train_steps, args.rounds, native)
+    rows["dcgan-64 training step (img/s)"] = {p: (rates[p], False) for p in PRECISIONS}
+    ref = rates["reference"]
 
     print()
     print(f"{'':<36} {'fp32':>10} {'bf16':>10} {'auto':>10}   auto vs fastest")
@@ -132,7 +157,7 @@ def main() -> None:
         cells = []
         for p in PRECISIONS:
             v, scaled = vals[p]
-            cells.append(f"{'~' if scaled else ''}{v:.3f}" if v < 100 else f"{v:.1f}")
+            cells.append(("~" if scaled else "") + (f"{v:.3f}" if v < 100 else f"{v:.1f}"))
         fixed = [vals["fp32"][0], vals["bf16"][0]]
         fastest = max(fixed) if higher_better else min(fixed)
         auto = vals["auto"][0]
@@ -143,9 +168,11 @@ def main() -> None:
         f"{'reference: pytorch/examples DCGAN step, fp32 (img/s)':<58} {ref:10.1f}   "
         f"dcgan-64 auto = {auto_train / ref:.2f}x the reference"
     )
-    note = f"inference rows: best of {args.repeat} runs, warm"
+    note = (
+        f"inference: best of {args.repeat} rounds, warm; training: median of {args.rounds} rounds"
+    )
     if not native:
-        note += "; ~ = emulated bf16 timed on 2 of the 40 search steps and scaled"
+        note += "; ~ = emulated bf16 timed on 2 of the search's steps and scaled"
     print(f"({note})")
 
 

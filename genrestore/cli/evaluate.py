@@ -42,6 +42,12 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default="avatars", help="held-out data: 'avatars' or a folder")
     p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
+    p.add_argument(
+        "--method",
+        choices=["auto", "encoder", "search"],
+        default="auto",
+        help="complete: the completion encoder (where the model ships one) or the search",
+    )
     add_precision(p)
 
 
@@ -64,5 +70,7 @@ def run(args: argparse.Namespace) -> int:
     fam = next(f for f in offering if f.name == task.family)
     evaluator = resolve(fam.evaluations[args.family])
     n = args.n or (64 if args.family == "complete" else 256)
-    print(json.dumps(evaluator(task, n, data=args.data, seed=args.seed), sort_keys=True))
+    options = {"method": args.method} if args.family == "complete" else {}
+    report = evaluator(task, n, data=args.data, seed=args.seed, **options)
+    print(json.dumps(report, sort_keys=True))
     return 0

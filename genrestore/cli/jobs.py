@@ -51,10 +51,12 @@ class CompleteJob:
 
     batch_size = 1  # each input is its own latent search
 
-    def __init__(self, gen: Generator, keep: str | None, samples: int, seed: int):
+    def __init__(
+        self, gen: Generator, keep: str | None, samples: int, seed: int, method: str = "auto"
+    ):
         from ..tasks import Completer
 
-        self.completer = Completer(gen)
+        self.completer = Completer(gen, method=method)
         self.keep, self.samples, self.seed = keep, samples, seed
 
     def prepare(self, src: Path, mask: Path | None) -> tuple[np.ndarray, np.ndarray]:

@@ -116,6 +116,14 @@ def _add_complete(sub) -> None:
     g.add_argument("--keep", choices=list(KEEP_REGIONS), help="keep only this region visible")
     p.add_argument("--samples", type=positive, default=4, help="completions per image (default 4)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--method",
+        choices=["auto", "encoder", "search"],
+        default="auto",
+        help="encoder: one pass of the model's completion encoder plus a few refining steps; "
+        "search: many steps from random latents; auto (default): encoder where the model "
+        "ships one",
+    )
     p.add_argument("--out", required=True, metavar="OUT", help="output folder")
     p.add_argument("--model", default="faces-gan-64", help="a gan or vae model (faces-gan-64)")
     p.add_argument("--overwrite", action="store_true", help="batch jobs: redo finished images")
@@ -170,7 +178,7 @@ def _complete(args: argparse.Namespace) -> int:
     if mask is not None and mask.is_dir() != src.is_dir():
         raise UserError("--image and --mask must both be files or both be folders")
     gen = _load(args.model, "complete", Generator, args.precision)
-    job = CompleteJob(gen, args.keep, args.samples, args.seed)
+    job = CompleteJob(gen, args.keep, args.samples, args.seed, args.method)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; complete writes several images into a folder")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 import numpy as np
 from PIL import Image, ImageDraw
 
-MASK_KINDS = ("box", "stroke", "large", "keep")
+MASK_KINDS = ("box", "stroke", "large", "keep", "region")
 
 # Lengths and widths are fractions of sqrt(H * W), so a mask looks the same at 16, 64 and
 # 512 px. LaMa's "thick" masks at 256 px draw 1-5 polylines of 1-5 segments, 10-209 px long
@@ -206,6 +206,7 @@ _GENERATORS: dict[str, Callable[[int, int, np.random.Generator], np.ndarray]] = 
     "stroke": stroke_mask,
     "large": large_mask,
     "keep": keep_region_mask,
+    "region": lambda h, w, rng: named_region_mask(h, w, rng),  # defined with KEEP_REGIONS
 }
 
 
@@ -280,6 +281,15 @@ KEEP_REGIONS: dict[str, tuple[float, float, float, float]] = {
     "top-half": (0.0, 0.0, 1.0, 0.5),
     "left-half": (0.0, 0.0, 0.5, 1.0),
 }
+
+
+def named_region_mask(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Everything missing except one of ``KEEP_REGIONS`` (drawn at random), its sides moved
+    by up to 3 % of the image: what "complete from the left eye" looks like, with jitter."""
+    names = list(KEEP_REGIONS)
+    x0, y0, x1, y1 = np.array(KEEP_REGIONS[names[int(rng.integers(len(names)))]])
+    x0, y0, x1, y1 = np.clip(np.array([x0, y0, x1, y1]) + rng.uniform(-0.03, 0.03, 4), 0, 1)
+    return keep_box_mask(h, w, (min(x0, x1 - 0.05), min(y0, y1 - 0.05), x1, y1))
 
 
 def keep_mask(region: str, width: int, height: int) -> np.ndarray:

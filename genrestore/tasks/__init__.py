@@ -13,7 +13,7 @@ from ..compute import choose
 from ..errors import UserError
 from ..families import families
 from .base import Task, open_image_and_mask
-from .complete import Completer
+from .complete import Completer, LatentEncoder
 from .generate import Generator, latents
 from .restore import Colorizer, Inpainter, Restorer
 from .runs import CHECKPOINT, export, inference_checkpoint, is_run_dir
@@ -25,6 +25,7 @@ __all__ = [
     "Completer",
     "Generator",
     "Inpainter",
+    "LatentEncoder",
     "Restorer",
     "Task",
     "checkpoint_dirs",

@@ -2,22 +2,65 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 from PIL import Image
 
 from ..errors import UserError
 from ..images import uint8_to_tensor
-from .base import composite, finite, open_image_and_mask
+from .base import Task, composite, finite, open_image_and_mask
 from .generate import Generator, latents
 from .letterbox import from_model, letterbox, letterbox_box, mask_to_model
 
+log = logging.getLogger("genrestore")
+
+
+class LatentEncoder(Task):
+    """A completion encoder: ``posterior(x, known)`` -> (mu, logvar) over a generator's z.
+
+    Trained against one frozen generator (named in its config) on that generator's own
+    samples; see ``genrestore.families.encoder``.
+    """
+
+    @torch.inference_mode()
+    def posterior(self, x: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (N, 3, S, S) in [-1, 1], known (N, 1, S, S) in {0, 1} -> (mu, logvar), each (N, nz)."""
+        inp = torch.cat([x * known, known], 1).to(self.device)
+        with self.compute.autocast():
+            mu, logvar = self.model(self.compute.layout(inp))
+        return mu.float(), logvar.float()
+
+
+def companion_encoder(gen: Generator) -> LatentEncoder | None:
+    """The completion encoder shipped beside ``gen`` (``NAME-encoder.safetensors`` next to
+    ``NAME.safetensors``), if there is one that fits it; None otherwise."""
+    from pathlib import Path
+
+    from . import load
+
+    path = Path(gen.name)
+    if path.suffix != ".safetensors":
+        return None
+    companion = path.with_name(f"{path.stem}-encoder.safetensors")
+    if not companion.is_file():
+        return None
+    enc = load(companion, device=str(gen.device), precision=gen.compute.precision)
+    if not isinstance(enc, LatentEncoder) or (enc.config.nz, enc.size) != (gen.nz, gen.size):
+        log.warning("%s does not fit %s; completing by search instead", companion, path.name)
+        return None
+    return enc
+
 
 class Completer:
-    """Draws whole faces around a small visible region by searching the generator's latents.
+    """Draws whole faces around a small visible region of a generator's faces.
 
-    Batched restarts of Adam on z minimise the reconstruction error on the known pixels plus
-    a Gaussian prior on z; the best-fitting restarts are returned, each composited so the
+    With a completion encoder (``method="encoder"``, the default where the model ships one)
+    each candidate starts from a sample of q(z | visible pixels) and takes a few refining
+    steps; without one (``method="search"``) candidates start from random latents and take
+    many more. Either way Adam on z minimises the error on the known pixels plus a Gaussian
+    prior on z, the best-fitting candidates are returned, and each is composited so the
     known pixels are kept exactly. Seeded and reproducible.
     """
 
@@ -25,23 +68,35 @@ class Completer:
         self,
         gen: Generator,
         *,
-        steps: int = 40,
-        restarts_per_sample: int = 4,
+        method: str = "auto",
+        steps: int | None = None,
+        restarts_per_sample: int | None = None,
         lr: float = 0.1,
         prior_weight: float = 0.05,
     ):
-        self.gen, self.steps, self.rps, self.lr, self.prior_weight = (
-            gen,
-            steps,
-            restarts_per_sample,
-            lr,
-            prior_weight,
-        )
+        if method not in ("auto", "encoder", "search"):
+            raise UserError(f"completion method must be auto, encoder or search, got {method!r}")
+        self.gen, self.lr, self.prior_weight = gen, lr, prior_weight
+        self.encoder = companion_encoder(gen) if method != "search" else None
+        if method == "encoder" and self.encoder is None:
+            raise UserError(f"{gen.name}: no completion encoder ships with this model")
+        self.method = "encoder" if self.encoder is not None else "search"
+        default_steps, default_rps = (3, 2) if self.encoder is not None else (40, 4)
+        self.steps = default_steps if steps is None else steps
+        self.rps = default_rps if restarts_per_sample is None else restarts_per_sample
+
+    def starts(self, x: torch.Tensor, known: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+        """(n, nz) starting latents: posterior samples with an encoder, else N(0, I)."""
+        eps = latents(n, self.gen.nz, seed)
+        if self.encoder is None:
+            return eps
+        mu, logvar = self.encoder.posterior(x[None], known[None])
+        return mu.cpu() + torch.exp(0.5 * logvar.cpu()) * eps
 
     def fit(self, x: torch.Tensor, known: torch.Tensor, restarts: int, seed: int):
-        """Search latents. x (3, S, S) in [-1, 1], known (1, S, S) -> (images (R, 3, S, S), loss (R,))."""
+        """x (3, S, S) in [-1, 1], known (1, S, S) -> (images (R, 3, S, S), fit MSE (R,))."""
         net = self.gen.forward  # BN folded, the machine's precision and layout
-        z = latents(restarts, self.gen.nz, seed).to(self.gen.device).requires_grad_(True)
+        z = self.starts(x, known, restarts, seed).to(self.gen.device).requires_grad_(True)
         x = x[None].to(self.gen.device)
         known = known[None].to(self.gen.device)
         denom = known.sum().clamp_min(1.0) * 3

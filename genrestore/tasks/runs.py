@@ -40,8 +40,10 @@ def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -
     except RuntimeError as exc:
         raise UserError(f"{run_dir}: EMA weights do not fit the run's config ({exc})") from None
     fam.task_class().standing_stats(model, cfg.model)
-    source = cfg.data.source
+    source, generator = cfg.data.source, getattr(cfg.model, "generator", None)
     data = source if source != "avatars" else f"built-in faces [0, {cfg.data.count})"
+    if generator:  # trained on a frozen generator's samples, not on images
+        data = f"samples of {generator}"
     card = {
         "family": cfg.family,
         "steps": ck.step,

@@ -138,6 +138,8 @@ def train(
 
     # Before joining the process group: a long cache build must not run into its timeouts.
     # Every process maps the same cache file; one builds it while the others wait on its lock.
+    if images is None and not get_family(cfg.family).recipe_class().uses_data:
+        images = np.zeros((max(cfg.batch, 8), cfg.model.size, cfg.model.size, 3), np.uint8)
     if images is None:
         images = load_training_images(cfg.data, cfg.model.size, progress=progress)
     if images.shape[1:] != (cfg.model.size, cfg.model.size, 3) or images.dtype != np.uint8:

@@ -46,6 +46,8 @@ class Recipe(abc.ABC):
     resumed run continues bit for bit. ``samples`` draws the grids the loop saves.
     """
 
+    uses_data = True  # False: trains on what it generates itself; no images are loaded
+
     def __init__(self, cfg: TrainConfig, compute: Compute, dist: Dist = SINGLE_PROCESS):
         self.cfg, self.model_cfg, self.compute, self.dist = cfg, cfg.model, compute, dist
         self.device = compute.device
