@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+import genrestore
 from genrestore import tasks
 from genrestore.checkpoint import (
     FORMAT_VERSION,
@@ -387,3 +388,31 @@ def test_load_by_name(tmp_path, monkeypatch):
     assert gen.name == str(shipped / "tiny-gan.safetensors")
     with pytest.raises(UserError, match="unknown model 'nope'.*tiny-gan"):
         tasks.load("nope")
+
+
+def test_inference_never_imports_the_training_code(tmp_path):
+    """Loading a checkpoint, a run directory, generating and completing: no genrestore.training."""
+    import subprocess
+    import sys
+
+    from genrestore.training import train
+
+    cfg = genrestore.presets["gan-32"]
+    run = train(
+        dataclasses.replace(cfg, model=TINY_GAN, steps=1, batch=4, save_every=1, sample_every=1),
+        images=np.zeros((4, TINY_GAN.size, TINY_GAN.size, 3), np.uint8),
+        out=str(tmp_path / "run"),
+        progress=False,
+    )
+    path = _tiny_checkpoint(tmp_path / "g.safetensors")
+    code = (
+        "import sys, genrestore\n"
+        f"for src in ({str(path)!r}, {str(run)!r}):\n"
+        "    gen = genrestore.load(src)\n"
+        "    gen.generate(2)\n"
+        "    gen.complete(gen.generate(1)[0], 'eyes', samples=1)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('genrestore.training')))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
