@@ -207,3 +207,26 @@ def test_train_on_a_folder_of_photos(tmp_path):
     cfg = json.loads(ck.meta["train_config"])
     assert cfg["data"]["source"] == str(photos)
     assert genrestore.load(run).generate(2, seed=0)[0].size == (16, 16)
+
+
+def test_events_report_progress_and_stop_saves_a_resumable_run(tmp_path, tiny_images):
+    cfg = tiny("gan", precision="fp32")
+    full = train(cfg, images=tiny_images, out=str(tmp_path / "full"), progress=False)
+    events: list[dict] = []
+    part = train(
+        cfg,
+        images=tiny_images,
+        out=str(tmp_path / "part"),
+        progress=False,
+        events=events.append,
+        stop=lambda: any(e["kind"] == "log" and e["step"] >= 2 for e in events),
+    )
+    assert load_checkpoint(part / CHECKPOINT).step == 3  # asked after step 3, saved there
+    kinds = [(e["kind"], e["step"]) for e in events]
+    assert kinds[:2] == [("log", 1), ("log", 2)]
+    assert ("samples", 3) in kinds and kinds[-1] == ("saved", 3)
+    assert all(e["steps"] == 4 and e["img_s"] > 0 for e in events if e["kind"] == "log")
+    assert (part / "samples-0000003.png").exists()
+    train(cfg, images=tiny_images, out=str(part), resume=True, progress=False)
+    a, b = load_checkpoint(full / CHECKPOINT).tensors, load_checkpoint(part / CHECKPOINT).tensors
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -9,6 +9,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -94,11 +95,18 @@ def train(
     resume: bool = False,
     progress: bool = True,
     images: np.ndarray | None = None,
+    events: Callable[[dict], None] | None = None,
+    stop: Callable[[], bool] | None = None,
     **overrides,
 ) -> Path:
     """Train ``config`` (keyword overrides: any TrainConfig field) and return the run dir.
 
     ``images`` (uint8 N, H, W, 3) replaces the configured data source (used by tests).
+    ``events(dict)`` hears what a watcher (the demo's Train tab) needs, on the main
+    process: ``{"kind": "log", "step", "steps", "img_s", <losses>}`` at each log line,
+    ``{"kind": "samples", "step", "path"}`` for each sample grid and ``{"kind": "saved",
+    "step"}`` after each checkpoint. ``stop()`` is asked after every step; when it returns
+    True the run saves a checkpoint at that step and returns (resume it later).
     With ``resume=True`` the run dir's checkpoint is restored (models, EMA, optimizers, RNG,
     data order) and training continues to ``steps``; the result is bit-for-bit the same as
     an uninterrupted run on CPU.
@@ -152,9 +160,16 @@ def train(
         main = dist.gather({"precision": compute.precision, "channels_last": compute.channels_last})
         compute = dataclasses.replace(compute, **main[0])
     try:
-        return _train_loop(cfg, run_dir, images, compute, dist, resume, progress)
+        hooks = _Hooks(events or (lambda event: None), stop or (lambda: False))
+        return _train_loop(cfg, run_dir, images, compute, dist, resume, progress, hooks)
     finally:
         dist.close()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Hooks:
+    events: Callable[[dict], None]
+    stop: Callable[[], bool]
 
 
 class LossWindow:
@@ -210,6 +225,7 @@ def _train_loop(
     dist: Dist,
     resume: bool,
     progress: bool,
+    hooks: _Hooks,
 ) -> Path:
     """The steps of ``train`` once data, device and process group are settled."""
     from tqdm import tqdm
@@ -243,23 +259,35 @@ def _train_loop(
         for step in bar:
             window.add(recipe.step(step, sampler.next(compute.device, compute.memory_format)),
                        sampler.batch)  # fmt: skip
-            is_log = step % cfg.log_every == 0 or step == cfg.steps
-            is_save = step % cfg.save_every == 0 or step == cfg.steps
+            stopping = bool(dist.mean({"stop": torch.tensor(float(hooks.stop()))})["stop"] > 0)
+            last = step == cfg.steps or stopping
+            is_log = step % cfg.log_every == 0 or last
+            is_save = step % cfg.save_every == 0 or last
             if is_log or is_save:  # a NaN at any step of the window shows in its mean
                 means = window.means(dist)
                 _check_finite(window.first_step, step, means, run_dir, last_save)
             if is_log:
                 if log_file:
-                    _log_line(log_file, bar, step, means, window.images_per_second())
+                    ips = window.images_per_second()
+                    _log_line(log_file, bar, step, means, ips)
+                    losses = {k: float(v) for k, v in means.items()}
+                    hooks.events({"kind": "log", "step": step, "steps": cfg.steps,
+                                  "img_s": ips, **losses})  # fmt: skip
                 window = LossWindow(step + 1)
-            if dist.is_main and (step % cfg.sample_every == 0 or step == cfg.steps):
+            if dist.is_main and (step % cfg.sample_every == 0 or last):
                 grid = image_grid(tensor_to_pil(recipe.samples(64)), cols=8)
                 save_image(grid, run_dir / f"samples-{step:07d}.png")
+                hooks.events({"kind": "samples", "step": step,
+                              "path": str(run_dir / f"samples-{step:07d}.png")})  # fmt: skip
             if is_save:
                 dist.check_in_sync(recipe.modules())
                 wall = wall_before + time.perf_counter() - t0
                 save_run(ckpt_path, recipe, sampler, cfg, step, wall, dist)
                 last_save = step
+                if dist.is_main:
+                    hooks.events({"kind": "saved", "step": step})
+            if stopping:
+                break
     dist.barrier()  # every rank returns once the last checkpoint is on disk
     return run_dir
 
