@@ -77,7 +77,7 @@ class Completer:
         if method not in ("auto", "encoder", "search"):
             raise UserError(f"completion method must be auto, encoder or search, got {method!r}")
         self.gen, self.lr, self.prior_weight = gen, lr, prior_weight
-        self.encoder = companion_encoder(gen) if method != "search" else None
+        self.encoder = gen.encoder if method != "search" else None
         if method == "encoder" and self.encoder is None:
             raise UserError(f"{gen.name}: no completion encoder ships with this model")
         self.method = "encoder" if self.encoder is not None else "search"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from PIL import Image
@@ -81,6 +83,13 @@ class Generator(Task):
 
     def config_truncation(self) -> float:
         return float(getattr(self.config, "truncation", 1.0))
+
+    @functools.cached_property
+    def encoder(self):
+        """The completion encoder shipped beside this model (a LatentEncoder), or None."""
+        from .complete import companion_encoder
+
+        return companion_encoder(self)
 
     def complete(self, image, mask=None, samples: int = 4, seed: int = 0) -> list[Image.Image]:
         """Whole faces that agree with the visible pixels of ``image``, best fit first.
