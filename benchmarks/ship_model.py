@@ -1,6 +1,7 @@
 """Export a training run as a shipped model: fp16 weights + a model card with its measured quality.
 
     python benchmarks/ship_model.py runs/faces-gan-64 faces-gan-64 [-n 256]
+    python benchmarks/ship_model.py runs/encoder-64 faces-gan-64-encoder -n 128
 
 Writes checkpoints/NAME.safetensors and checkpoints/NAME.json (data, steps, wall time,
 hardware, and the `genrestore eval` numbers of the exported fp16 model), and prints the card.
@@ -17,6 +18,7 @@ from pathlib import Path
 import torch
 
 import genrestore
+from genrestore.evaluate import evaluate_completer
 from genrestore.families import family, resolve
 from genrestore.tasks import export
 
@@ -57,8 +59,13 @@ def main() -> None:
         raise SystemExit(f"{out.name} would be {size:.1f} MB, over the 15 MB budget: not shipped")
     task = genrestore.load(out)
     t = time.perf_counter()
-    evaluator = resolve(family(card["family"]).evaluations[card["family"]])
-    metrics = evaluator(task, args.n)
+    fam = family(card["family"])
+    if fam.name in fam.evaluations:
+        metrics = resolve(fam.evaluations[fam.name])(task, args.n)
+    else:  # a completion encoder: measured as its generator completes with it beside it
+        gen = genrestore.load(Path(args.out_dir) / f"{task.config.generator}.safetensors")
+        assert gen.encoder is not None, f"{out.name} must be named {task.config.generator}-encoder"
+        metrics = evaluate_completer(gen, args.n)
     metrics.pop("model", None)
     card["eval"] = metrics
     card["eval_seconds"] = round(time.perf_counter() - t, 1)

@@ -1,6 +1,6 @@
 """Render the README's pictures from the shipped models, on held-out faces only.
 
-    python demos/figures.py [--out docs]
+    python demos/figures.py [--out docs] [--only complete]
 
 Writes gan.png, vae.png (samples), inpaint.png and colorize.png (input / result / original
 rows) and complete.png (visible region, four completions, original), for each shipped model
@@ -44,33 +44,48 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs")
     ap.add_argument("--n", type=int, default=8, help="faces per row")
+    ap.add_argument(
+        "--only",
+        nargs="+",
+        choices=["gan", "vae", "inpaint", "colorize", "complete"],
+        default=None,
+        help="write only these figures (default: all)",
+    )
     args = ap.parse_args()
+    wanted = set(args.only or ["gan", "vae", "inpaint", "colorize", "complete"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     n = args.n
     faces = np.array(load_eval_faces(64 + 3 * n, 64))[64:]  # held-out, away from eval's first 64
 
     for name in ("faces-gan-64", "faces-vae-64"):
+        if name.split("-")[1] not in wanted:
+            continue
         gen = _try_load(name)
         if gen is not None:
             _grid(gen.generate(2 * n, seed=0), n).save(out / f"{name.split('-')[1]}.png")
 
-    inp = _try_load("faces-inpaint-64")
+    inp = _try_load("faces-inpaint-64") if "inpaint" in wanted else None
     if inp is not None:
-        masks = np.concatenate([mask_batch(n // 2, 64, 64, 7, "box"), mask_batch(n - n // 2, 64, 64, 7, "stroke")])
+        masks = np.concatenate(
+            [mask_batch(n // 2, 64, 64, 7, "box"), mask_batch(n - n // 2, 64, 64, 7, "stroke")]
+        )
         src = faces[:n]
-        damaged = [Image.fromarray(np.where(m[..., None], 255, f).astype(np.uint8)) for f, m in zip(src, masks)]
+        damaged = [
+            Image.fromarray(np.where(m[..., None], 255, f).astype(np.uint8))
+            for f, m in zip(src, masks)
+        ]
         fixed = inp.batch(list(src), list(masks))
         _grid(damaged + fixed + [Image.fromarray(f) for f in src], n).save(out / "inpaint.png")
 
-    col = _try_load("faces-colorize-64")
+    col = _try_load("faces-colorize-64") if "colorize" in wanted else None
     if col is not None:
         src = faces[n : 2 * n]
         gray = [Image.fromarray(f).convert("L").convert("RGB") for f in src]
         colored = col.batch(gray)
         _grid(gray + colored + [Image.fromarray(f) for f in src], n).save(out / "colorize.png")
 
-    gen = _try_load("faces-gan-64")
+    gen = _try_load("faces-gan-64") if "complete" in wanted else None
     if gen is not None:
         missing = keep_mask("left-eye", 64, 64)
         tiles = []

@@ -43,8 +43,8 @@ def _models(args: argparse.Namespace) -> int:
         print("no shipped models found")
         return 0
     for m in models:
-        print(f"{m['name']:<22} {'  '.join(map(str, _card_summary(m['card'])))}")
-        print(f"{'':<22} {m['path']}")
+        print(f"{m['name']:<24} {'  '.join(map(str, _card_summary(m['card'])))}")
+        print(f"{'':<24} {m['path']}")
     return 0
 
 
@@ -58,6 +58,10 @@ def _card_summary(card: dict) -> list:
         bits += [f"{k} {v['model']['psnr']} dB" for k, v in ev["kinds"].items()]
     if "methods" in ev:
         bits.append(f"PSNR {ev['methods']['model']['psnr']} dB")
+    if "swd_ratio" in ev and "sec_per_image" in ev:  # a completion encoder
+        bits.append(
+            f"completions' SWD {ev['swd_ratio']}x plain samples, {ev['sec_per_image']} s/image"
+        )
     return bits
 
 
