@@ -17,6 +17,7 @@ or GENRESTORE_REQUIRE_BROWSER=1), where they fail instead.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import os
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -114,11 +116,9 @@ class Served:
         return None
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """``genrestore demo`` in a subprocess on a free port; yields its URL once a page is served."""
-    _need_gradio()
-    tmp = tmp_path_factory.mktemp("demo")
+@contextlib.contextmanager
+def serve_demo(tmp: Path, *args: str) -> Iterator[Served]:
+    """``genrestore demo ARGS`` in a subprocess on a free port, once a page is served."""
     models = os.environ.get("GENRESTORE_DEMO_MODELS") or build_tiny_checkpoints(tmp / "ckpt")
     port = _free_port()
     env = {
@@ -134,7 +134,7 @@ def served(tmp_path_factory):
     with open(log, "w") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "genrestore.cli", "demo", "--port", str(port)],
+            [sys.executable, "-m", "genrestore.cli", "demo", "--port", str(port), *args],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -163,6 +163,14 @@ def served(tmp_path_factory):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    """``genrestore demo`` in a subprocess on a free port; yields its URL once a page is served."""
+    _need_gradio()
+    with serve_demo(tmp_path_factory.mktemp("demo")) as s:
+        yield s
 
 
 @pytest.fixture(scope="module")
@@ -249,7 +257,8 @@ def _pick_example(pg, examples_id: str, index: int, editor_id: str | None = None
         # While loading, the editor shows its upload placeholder and then a timer ("0.3s").
         pg.wait_for_function(
             """id => {
-                const t = document.getElementById(id).innerText;
+                const e = document.getElementById(id);  // null while its tab mounts
+                const t = e === null ? "Upload an image" : e.innerText;
                 return !t.includes("Upload an image") && !/\\d+\\.\\ds/.test(t);
             }""",
             arg=editor_id,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
+from pathlib import Path
 
 import gradio as gr
 
@@ -15,6 +17,9 @@ from .colorize import build_colorize_tab
 from .complete import build_complete_tab
 from .generate import build_generate_tab
 from .inpaint import build_inpaint_tab
+from .runs import RunsFolder, default_runs_dir
+from .train import build_train_tab
+from .trainer import Trainer
 from .widgets import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_PIXELS,
@@ -45,15 +50,23 @@ def load_models(names=DEFAULT_MODELS) -> tuple[dict, dict[str, str]]:
     return loaded, problems
 
 
-def build_app(models: dict | None = None, problems: dict[str, str] | None = None) -> gr.Blocks:
+def build_app(
+    models: dict | None = None,
+    problems: dict[str, str] | None = None,
+    runs_dir: str | os.PathLike | None = None,
+) -> gr.Blocks:
     """The demo's Blocks. ``models``: {name: task object}; None loads ``DEFAULT_MODELS``.
 
-    ``problems`` ({name: reason}) is shown on the tabs whose model is missing.
+    ``problems`` ({name: reason}) is shown on the tabs whose model is missing. The Train
+    tab keeps its runs in ``runs_dir`` (default: the cache folder's demo-runs) and adds
+    each finished or stopped run to ``models``, the one dict every tab reads.
     """
     t0 = time.perf_counter()
     if models is None:
         models, problems = load_models()
     problems = problems or {}
+    trainer = Trainer(RunsFolder(Path(runs_dir) if runs_dir else default_runs_dir()), models)
+    trainer.add_saved_runs()
     generators = by_task(models, Generator)
     inpainters = by_task(models, Inpainter)
     colorizers = by_task(models, Colorizer)
@@ -69,10 +82,13 @@ def build_app(models: dict | None = None, problems: dict[str, str] | None = None
             "that run offline on a CPU. Examples are held-out faces of the built-in set."
         )
         with gr.Tabs():
-            build_generate_tab(generators, problems, as_file)
-            build_inpaint_tab(inpainters, problems, examples, as_file)
-            build_colorize_tab(colorizers, problems, examples, as_file)
-            build_complete_tab(generators, problems, examples, as_file)
+            pickers = [  # the model choices that the Train tab updates
+                build_generate_tab(generators, problems, as_file),
+                build_inpaint_tab(inpainters, problems, examples, as_file),
+                build_colorize_tab(colorizers, problems, examples, as_file),
+                build_complete_tab(generators, problems, examples, as_file),
+            ]
+            build_train_tab(trainer, pickers, as_file)
         gr.Markdown(
             f"Models: {', '.join(models) or 'none'}. Loaded in {load_s:.1f} s. Uploads up to "
             f"{MAX_UPLOAD_PIXELS / 1e6:.0f} megapixels.",
@@ -82,11 +98,20 @@ def build_app(models: dict | None = None, problems: dict[str, str] | None = None
     return demo
 
 
-def main(host: str = "127.0.0.1", port: int = 7860, *, started: float | None = None) -> None:
-    """Serve the demo on host:port until interrupted; prints the URL and the start-up time."""
+def main(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    *,
+    started: float | None = None,
+    runs_dir: str | os.PathLike | None = None,
+) -> None:
+    """Serve the demo on host:port until interrupted; prints the URL and the start-up time.
+
+    ``runs_dir``: where the Train tab keeps its runs (default: the cache's demo-runs).
+    """
     t0 = time.perf_counter() if started is None else started
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
-    demo = build_app()
+    demo = build_app(runs_dir=runs_dir)
     try:
         demo.launch(
             server_name=host,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import gradio as gr
 
 from genrestore import UserError
@@ -9,11 +11,14 @@ from genrestore.data.masks import KEEP_REGIONS, keep_mask
 
 from .generate import SHIPPED, WHAT
 from .widgets import (
+    ByTask,
+    ModelPicker,
     Outbox,
     bound,
     editor_image,
     example_faces,
     missing_note,
+    model_dropdown,
     pick,
     shown_in_ui,
     with_holes,
@@ -24,7 +29,7 @@ PAINTED = "painted"  # the "what stays visible" choice for a brushed region
 
 @shown_in_ui
 def complete(
-    generators: dict,
+    generators: Mapping,
     as_file: Outbox,
     value: dict | None,
     name: str | None,
@@ -48,11 +53,11 @@ def complete(
 
 
 def build_complete_tab(
-    generators: dict, problems: dict[str, str], examples: list[str], as_file: Outbox
-) -> None:
+    generators: ByTask, problems: dict[str, str], examples: list[str], as_file: Outbox
+) -> ModelPicker:
     """The Complete tab, inside the current Blocks; ``generators``: {name: gan or vae}."""
     with gr.Tab("Complete", id="complete", elem_id="tab-complete"):
-        missing_note(WHAT, generators, SHIPPED, problems)
+        note = missing_note(WHAT, generators, SHIPPED, problems)
         gr.Markdown(
             "Keep only a small part of a face visible and draw the rest: the model "
             "searches its latent space for faces that match what is visible. Regions "
@@ -69,7 +74,7 @@ def build_complete_tab(
                 brush=gr.Brush(colors=["#00c000"], color_mode="fixed"),
                 elem_id="complete-editor",
             )
-            inputs, run = _controls(list(generators) or ["(none)"])
+            inputs, run = _controls(generators)
         with gr.Row():
             visible = gr.Image(
                 label="Visible part",
@@ -93,12 +98,13 @@ def build_complete_tab(
             [visible, gallery],
             api_name="complete",
         )
+    return ModelPicker(generators, inputs[0], note)
 
 
-def _controls(names: list[str]) -> tuple[list[gr.components.Component], gr.Button]:
+def _controls(generators: Mapping) -> tuple[list[gr.components.Component], gr.Button]:
     """The column beside the editor -> ([model, region, samples, seed], the Complete button)."""
     with gr.Column():
-        model = gr.Dropdown(names, value=names[0], label="Model", visible=len(names) > 1)
+        model = model_dropdown(generators, "complete-model")
         region = gr.Radio([*KEEP_REGIONS, PAINTED], value="left-eye", label="What stays visible")
         samples = gr.Slider(1, 8, value=4, step=1, label="Samples")
         seed = gr.Number(0, label="Seed", precision=0, minimum=0)

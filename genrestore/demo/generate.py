@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import gradio as gr
 
 from genrestore.images import image_grid
 
-from .widgets import Outbox, bound, missing_note, pick, random_seed, shown_in_ui
+from .widgets import (
+    ByTask,
+    ModelPicker,
+    Outbox,
+    bound,
+    missing_note,
+    model_dropdown,
+    pick,
+    random_seed,
+    shown_in_ui,
+)
 
 WHAT = "generative (gan or vae)"  # how the messages name the models this tab needs
 SHIPPED = ["faces-gan-64", "faces-vae-64"]  # named in the message when none is loaded
@@ -16,7 +28,7 @@ SHIPPED = ["faces-gan-64", "faces-vae-64"]  # named in the message when none is 
 # the leading arguments (the models, the outbox) with ``bound``.
 @shown_in_ui
 def generate(
-    generators: dict,
+    generators: Mapping,
     as_file: Outbox,
     name: str | None,
     n: float,
@@ -33,7 +45,7 @@ def generate(
 
 @shown_in_ui
 def interpolate(
-    generators: dict,
+    generators: Mapping,
     as_file: Outbox,
     name: str | None,
     a: float | None,
@@ -48,13 +60,14 @@ def interpolate(
     return as_file(image_grid(faces, cols=len(faces)))
 
 
-def build_generate_tab(generators: dict, problems: dict[str, str], as_file: Outbox) -> None:
+def build_generate_tab(
+    generators: ByTask, problems: dict[str, str], as_file: Outbox
+) -> ModelPicker:
     """The Generate tab, inside the current Blocks; ``generators``: {name: gan or vae}."""
-    names = list(generators) or ["(none)"]
     with gr.Tab("Generate", id="generate", elem_id="tab-generate"):
-        missing_note(WHAT, generators, SHIPPED, problems)
+        note = missing_note(WHAT, generators, SHIPPED, problems)
         with gr.Row():
-            model = gr.Dropdown(names, value=names[0], label="Model", visible=len(names) > 1)
+            model = model_dropdown(generators, "gen-model")
             n = gr.Slider(1, 64, value=16, step=1, label="Number of faces")
             seed = gr.Number(0, label="Seed", precision=0, minimum=0, elem_id="gen-seed")
             dice = gr.Button("🎲 Random seed", elem_id="gen-dice", scale=0, min_width=140)
@@ -75,9 +88,10 @@ def build_generate_tab(generators: dict, problems: dict[str, str], as_file: Outb
             handler, inputs, gallery, api_visibility="private"
         )
         _interpolation(model, generators, as_file)
+    return ModelPicker(generators, model, note)
 
 
-def _interpolation(model: gr.Dropdown, generators: dict, as_file: Outbox) -> None:
+def _interpolation(model: gr.Dropdown, generators: Mapping, as_file: Outbox) -> None:
     """The tab's second part: a strip of faces between two seeds of the chosen model."""
     gr.Markdown("### Interpolation between two seeds")
     with gr.Row():

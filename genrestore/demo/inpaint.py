@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import gradio as gr
 
 from genrestore import UserError
 from genrestore.data.masks import mask_batch
 
 from .widgets import (
+    ByTask,
+    ModelPicker,
     Outbox,
     bound,
     editor_image,
     editor_value,
     example_faces,
     missing_note,
+    model_dropdown,
     pick,
     random_seed,
     shown_in_ui,
@@ -25,13 +30,14 @@ DAMAGE_KINDS = ("box", "stroke", "large")  # random-damage masks from data/masks
 
 @shown_in_ui
 def inpaint(
-    inpainters: dict,
+    inpainters: Mapping,
     as_file: Outbox,
     value: dict | None,
+    name: str | None = None,
     progress=gr.Progress(),  # noqa: B008
 ) -> tuple[str, str]:
     """Fill the painted (and transparent) pixels -> (damaged input, inpainted) PNG files."""
-    task = pick(inpainters, None, "inpainting")
+    task = pick(inpainters, name, "inpainting")
     rgb, painted, transparent = editor_image(value)
     missing = painted if transparent is None else painted | transparent
     if not missing.any():
@@ -50,11 +56,11 @@ def damage(as_file: Outbox, value: dict | None, kind: str, seed: float | None) -
 
 
 def build_inpaint_tab(
-    inpainters: dict, problems: dict[str, str], examples: list[str], as_file: Outbox
-) -> None:
+    inpainters: ByTask, problems: dict[str, str], examples: list[str], as_file: Outbox
+) -> ModelPicker:
     """The Inpaint tab, inside the current Blocks; ``inpainters``: {name: inpainter}."""
     with gr.Tab("Inpaint", id="inpaint", elem_id="tab-inpaint"):
-        missing_note("inpainting", inpainters, ["faces-inpaint-64"], problems)
+        note = missing_note("inpainting", inpainters, ["faces-inpaint-64"], problems)
         gr.Markdown(
             "Upload a face or pick an example, then paint over the damaged region with "
             "the brush (or press **Random damage**) and press **Inpaint**."
@@ -70,6 +76,7 @@ def build_inpaint_tab(
                 elem_id="inpaint-editor",
             )
             with gr.Column():
+                model = model_dropdown(inpainters, "inpaint-model")
                 kind = gr.Radio(list(DAMAGE_KINDS), value="stroke", label="Random damage shape")
                 seed = gr.Number(0, label="Damage seed", precision=0, minimum=0)
                 damage_button = gr.Button("Random damage", elem_id="inpaint-damage")
@@ -84,7 +91,8 @@ def build_inpaint_tab(
         example_faces(examples, editor, "inpaint-examples")
 
         fill = bound(inpaint, inpainters, as_file)
-        run.click(fill, editor, [damaged, result], api_name="inpaint")
+        run.click(fill, [editor, model], [damaged, result], api_name="inpaint")
         damage_button.click(random_seed, None, seed, api_visibility="private").then(
             bound(damage, as_file), [editor, kind, seed], editor, api_name="damage"
-        ).success(fill, editor, [damaged, result], api_visibility="private")
+        ).success(fill, [editor, model], [damaged, result], api_visibility="private")
+    return ModelPicker(inpainters, model, note)

@@ -12,6 +12,8 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
@@ -30,14 +32,72 @@ EXAMPLE_SIZE = 256  # px; any size works (models run at their own), 256 is easy 
 QUEUE_CONCURRENCY = 2  # requests computed at once; the rest wait in the queue
 QUEUE_SIZE = 64  # waiting requests beyond this are refused ("queue is full")
 PAINT_RGBA = (255, 0, 255, 255)  # the colour random damage is drawn with in the editor
+NO_MODEL = "(none)"  # the model dropdown's one choice while a tab has no model
 
 
 # --- models -----------------------------------------------------------------------------------
 
 
-def by_task(models: dict, task_class: type) -> dict:
-    """The models of ``models`` ({name: task object}) that are ``task_class`` tasks."""
-    return {n: m for n, m in models.items() if isinstance(m, task_class)}
+class ByTask(Mapping):
+    """The models of the shared ``models`` dict that are ``task_class`` tasks, read live.
+
+    The Train tab adds its runs to that dict while the demo serves, so a tab holds this
+    view rather than a copy. Reads copy the items first: the dict may change meanwhile.
+    """
+
+    def __init__(self, models: dict, task_class: type):
+        self.models, self.task_class = models, task_class
+
+    def _items(self) -> list[tuple[str, object]]:
+        return [(n, m) for n, m in list(self.models.items()) if isinstance(m, self.task_class)]
+
+    def __getitem__(self, name: str):
+        model = self.models[name]
+        if not isinstance(model, self.task_class):
+            raise KeyError(name)
+        return model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([n for n, _ in self._items()])
+
+    def __len__(self) -> int:
+        return len(self._items())
+
+
+def by_task(models: dict, task_class: type) -> ByTask:
+    """The models of ``models`` ({name: task object}) that are ``task_class`` tasks (live)."""
+    return ByTask(models, task_class)
+
+
+@dataclass(frozen=True)
+class ModelPicker:
+    """A tab's model choice, which build_app updates when the Train tab adds a model."""
+
+    models: ByTask  # the models the tab can run
+    dropdown: gr.Dropdown  # hidden while there is one choice
+    note: gr.Markdown  # the missing-model message, shown while there is none
+
+    def update(self, chosen: str | None) -> tuple[dict, dict]:
+        """Updates for (dropdown, note) that show the current models, keeping ``chosen``."""
+        names = choices(self.models)
+        value = chosen if chosen in names else names[0]
+        return (
+            gr.update(choices=names, value=value, visible=len(names) > 1),
+            gr.update(visible=not self.models),
+        )
+
+
+def choices(models: Mapping) -> list[str]:
+    """A model dropdown's choices: the model names, or "(none)"."""
+    return list(models) or [NO_MODEL]
+
+
+def model_dropdown(models: Mapping, elem_id: str) -> gr.Dropdown:
+    """In the current layout: the dropdown of ``models`` (hidden while there is one)."""
+    names = choices(models)
+    return gr.Dropdown(
+        names, value=names[0], label="Model", visible=len(names) > 1, elem_id=elem_id
+    )
 
 
 def missing_text(what: str, names: list[str], problems: dict[str, str]) -> str:
@@ -47,17 +107,20 @@ def missing_text(what: str, names: list[str], problems: dict[str, str]) -> str:
         f"**No {what} model is loaded, so this tab cannot run.** "
         + (f"({reasons}) " if reasons else "")
         + "Put the checkpoint in `checkpoints/` (or the folder named by "
-        "`GENRESTORE_CHECKPOINTS`) and restart the demo."
+        "`GENRESTORE_CHECKPOINTS`) and restart the demo, or train one in the **Train** tab."
     )
 
 
-def missing_note(what: str, have: dict, names: list[str], problems: dict[str, str]) -> None:
-    """In the current tab: the missing-model message, when ``have`` holds no model."""
-    if not have:
-        gr.Markdown(missing_text(what, names, problems), elem_classes=["model-missing"])
+def missing_note(
+    what: str, have: Mapping, names: list[str], problems: dict[str, str]
+) -> gr.Markdown:
+    """In the current tab: the missing-model message, visible while ``have`` holds no model."""
+    return gr.Markdown(
+        missing_text(what, names, problems), elem_classes=["model-missing"], visible=not have
+    )
 
 
-def pick(models: dict, name: str | None, what: str):
+def pick(models: Mapping, name: str | None, what: str):
     """The model called ``name``, else the first one; a UserError when there is none."""
     if not models:
         raise UserError(f"No {what} model is loaded; see the message at the top of this tab.")
@@ -86,14 +149,18 @@ def shown_in_ui(fn):
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:
             log.exception("demo: %s failed", fn.__name__)
-            first = (str(exc).strip().splitlines() or [""])[0][:200]
             raise gr.Error(
-                f"Something went wrong ({type(exc).__name__}{': ' + first if first else ''}). "
-                "Try another image or setting.",
+                f"Something went wrong ({error_text(exc)}). Try another image or setting.",
                 print_exception=False,
             ) from None
 
     return wrapper
+
+
+def error_text(exc: BaseException) -> str:
+    """An unexpected exception in one line: its type and the first line of its message."""
+    first = (str(exc).strip().splitlines() or [""])[0][:200]
+    return f"{type(exc).__name__}{': ' + first if first else ''}"
 
 
 def bound(handler, *args):
