@@ -72,6 +72,20 @@ def test_installed_wheel_lists_loads_and_generates(venv, tmp_path):
     for name in ("faces-gan-64", "faces-vae-64", "faces-inpaint-64", "faces-colorize-64"):
         assert name in r.stdout
     assert str(ROOT) not in r.stdout  # the wheel's own copies, not the checkout's
+    # every module of the checkout is in the wheel and imports there (a folder without
+    # __init__.py is easily left out of a wheel)
+    ours = sorted(
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (ROOT / "genrestore").rglob("*.py")
+        if p.name != "__main__.py"  # importing it runs the CLI
+    )
+    code = (
+        "import importlib, sys; "
+        f"[importlib.import_module(m) for m in {ours!r}]; "
+        "print(len(sys.modules))"
+    )
+    r = _run(venv, tmp_path, str(venv / "python"), "-c", code)
+    assert r.returncode == 0, r.stderr[-2000:]
     code = (
         "import genrestore, pathlib; "
         "print(pathlib.Path(genrestore.__file__).resolve()); "
