@@ -7,7 +7,7 @@ import json
 
 from ..errors import UserError
 from ..families import Family, evaluations, families, resolve
-from .options import add_precision, positive
+from .options import add_completion_method, add_precision, positive
 
 
 def _eval_names() -> list[str]:
@@ -42,12 +42,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default="avatars", help="held-out data: 'avatars' or a folder")
     p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
-    p.add_argument(
-        "--method",
-        choices=["auto", "encoder", "search"],
-        default="auto",
-        help="complete: the completion encoder (where the model ships one) or the search",
-    )
+    add_completion_method(p)
     add_precision(p)
 
 

@@ -1,4 +1,4 @@
-"""Option helpers shared by the subcommands: positive counts and ``--precision``."""
+"""Option helpers shared by the subcommands: positive counts, ``--precision``, ``--method``."""
 
 from __future__ import annotations
 
@@ -21,4 +21,16 @@ def add_precision(p: argparse.ArgumentParser) -> None:
         choices=["auto", "fp32", "bf16", "fp16"],
         help="auto (default: the fastest measured on this machine, see 'genrestore env'; "
         "$GENRESTORE_PRECISION overrides it), or force one",
+    )
+
+
+def add_completion_method(p: argparse.ArgumentParser) -> None:
+    """``--method`` of completion (``complete`` and ``eval complete``)."""
+    p.add_argument(
+        "--method",
+        choices=["auto", "encoder", "search"],
+        default="auto",
+        help="completion: encoder = one pass of the model's completion encoder plus a few "
+        "refining steps; search = many steps from random latents; auto (default) = encoder "
+        "where the model ships one",
     )

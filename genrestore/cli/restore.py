@@ -9,7 +9,7 @@ from pathlib import Path
 from ..errors import UserError
 from .batch import batch_items, run_batch, same, save_outputs
 from .jobs import ColorizeJob, CompleteJob, InpaintJob
-from .options import add_precision, positive
+from .options import add_completion_method, add_precision, positive
 
 _BATCH_TEXT = (
     "IN may be a folder: then every image under it (jpg/png/webp/bmp, subfolders included, "
@@ -116,14 +116,7 @@ def _add_complete(sub) -> None:
     g.add_argument("--keep", choices=list(KEEP_REGIONS), help="keep only this region visible")
     p.add_argument("--samples", type=positive, default=4, help="completions per image (default 4)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--method",
-        choices=["auto", "encoder", "search"],
-        default="auto",
-        help="encoder: one pass of the model's completion encoder plus a few refining steps; "
-        "search: many steps from random latents; auto (default): encoder where the model "
-        "ships one",
-    )
+    add_completion_method(p)
     p.add_argument("--out", required=True, metavar="OUT", help="output folder")
     p.add_argument("--model", default="faces-gan-64", help="a gan or vae model (faces-gan-64)")
     p.add_argument("--overwrite", action="store_true", help="batch jobs: redo finished images")
