@@ -77,8 +77,6 @@ def __getattr__(name: str):
 
     if name == "PRESETS":
         return families.all_presets()
-    if name == "DEFAULT_PRESET":
-        return {f.name: f.default_preset for f in families.families().values()}
     for fam in families.families().values():
         if fam.config.__name__ == name:
             return fam.config
