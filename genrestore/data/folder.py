@@ -44,6 +44,11 @@ class FolderData:
     skipped: list[tuple[str, str]]  # (relative path, one-line reason) per unreadable file
 
 
+def is_image_name(name: str) -> bool:
+    """Whether a file name counts as an image here: jpg/jpeg/png/webp/bmp in any case, not hidden."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
+
+
 def scan_images(root: str | os.PathLike) -> list[Path]:
     """Image files under ``root`` (recursive), sorted by relative path; hidden names skipped.
 
@@ -61,7 +66,7 @@ def scan_images(root: str | os.PathLike) -> list[Path]:
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel_dir = Path(dirpath).relative_to(root)
         for name in filenames:
-            if not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES:
+            if is_image_name(name):
                 rels.append((rel_dir / name).as_posix())
     if not rels:
         raise UserError(

@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 
 from genrestore import UserError
-from genrestore.images import IMAGE_SUFFIXES
+from genrestore.data.folder import is_image_name
 
 MAX_TRAIN_IMAGES = 2_000  # images in one training upload, zips unpacked
 MAX_TRAIN_BYTES = 200 * 2**20  # their bytes together, zips unpacked
@@ -57,7 +57,7 @@ def unpack_uploads(paths: list[str], dest: Path) -> list[tuple[str, str]]:
         name = Path(path).name
         if name.lower().endswith(".zip"):
             _unpack_zip(Path(path), dest / f"zip{i}", budget, left_out)
-        elif _is_image_name(name):
+        elif is_image_name(name):
             budget.take_image()
             budget.take_bytes(os.path.getsize(path))
             shutil.copyfile(path, _free_name(dest / name))
@@ -90,7 +90,7 @@ def _unpack_zip(path: Path, folder: Path, budget: _Budget, left_out: list[tuple[
                 continue
             if any(part.startswith(".") for part in rel.parts) or rel.parts[0] == "__MACOSX":
                 continue  # hidden files and macOS resource forks: not photos, not worth a line
-            if not _is_image_name(rel.name):
+            if not is_image_name(rel.name):
                 left_out.append((f"{path.name}: {info.filename}", "not an image"))
                 continue
             budget.take_image()
@@ -133,10 +133,6 @@ def _copy_member(
         target.unlink(missing_ok=True)
         raise
     return None
-
-
-def _is_image_name(name: str) -> bool:
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_SUFFIXES
 
 
 def _free_name(path: Path) -> Path:
