@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "load": "genrestore.tasks",
+    "auto": "genrestore.tasks",
     "list_models": "genrestore.tasks",
     "Generator": "genrestore.tasks",
     "Inpainter": "genrestore.tasks",
@@ -26,6 +27,7 @@ __all__ = [
     "Inpainter",
     "UserError",
     "__version__",
+    "auto",
     "list_models",
     "load",
     "presets",

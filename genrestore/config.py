@@ -19,8 +19,8 @@ SIZES = (16, 32, 64, 128, 256)
 
 @dataclass(frozen=True)
 class DataConfig:
-    source: str = "avatars"  # "avatars" (built-in faces) or a folder path
-    count: int = 20_000  # built-in faces to train on (indices [0, count)); ignored for folders
+    source: str = "avatars"  # "avatars" (built-in faces), "photos" (data/photos.py) or a folder
+    count: int = 20_000  # built-in faces [0, count), or photo crops; ignored for folders
     hflip: bool = True  # random horizontal flips of real images
 
 

@@ -120,3 +120,20 @@ def ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
     from skimage.metrics import structural_similarity
 
     return float(structural_similarity(a, b, channel_axis=-1, data_range=255))
+
+
+def _abs_laplacian(rgb: np.ndarray) -> np.ndarray:
+    """|4-neighbour Laplacian| of an image's gray level (mean of R, G, B): (H, W) float."""
+    g = rgb.astype(np.float64).mean(axis=-1)
+    p = np.pad(g, 1, mode="edge")
+    return np.abs(p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * g)
+
+
+def fill_detail(output: np.ndarray, original: np.ndarray, missing: np.ndarray) -> float:
+    """How sharp a fill is: mean |Laplacian| inside the hole, the output's over the original's.
+
+    uint8 (H, W, 3) images, bool (H, W) hole. 1.0 = as much fine detail as the photo had
+    there; a smooth (blurry) fill scores near 0. NaN if the original is flat in the hole.
+    """
+    ref = _abs_laplacian(original)[missing].mean()
+    return float(_abs_laplacian(output)[missing].mean() / ref) if ref > 0 else float("nan")

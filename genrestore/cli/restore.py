@@ -46,7 +46,11 @@ def _add_restore_options(p: argparse.ArgumentParser, model: str) -> None:
         "(OUT/NAME.png); a folder when IN is a folder",
     )
     p.add_argument(
-        "--model", default=model, help=f"shipped model name or .safetensors path ({model})"
+        "--model",
+        default="auto",
+        help=f"'auto' (default): each image goes to the face model ({model}) if the face VAE "
+        f"recognises it as a face of the built-in kind, else to the photo model "
+        f"(photos-{model.split('-')[1]}); or a shipped model name, .safetensors path or run folder",
     )
     p.add_argument(
         "--overwrite",
@@ -87,8 +91,9 @@ def _add_colorize(sub) -> None:
         "colorize",
         help="color a grayscale image (color input is made gray first)",
         description="Color a grayscale image. A color input is converted to gray first. The "
-        "result keeps the input's luminance (L in Lab): the model predicts only the colors, at "
-        "its own size, and they are scaled to the input's size. " + _BATCH_TEXT,
+        "result keeps the input's luminance (L in Lab): the model predicts only the colors (the "
+        "face model at 64 px, the photo model at the image's aspect, at most 384 px on the long "
+        "side) and they are scaled to the input's size. " + _BATCH_TEXT,
     )
     p.add_argument("--image", required=True, metavar="IN", help="an image file or a folder of them")
     _add_restore_options(p, "faces-colorize-64")
@@ -193,7 +198,10 @@ def _complete(args: argparse.Namespace) -> int:
 def _load(model: str, family: str, task_class: type, precision: str | None):
     """Load ``model`` once and check that it is a ``family`` model."""
     from ..tasks import load
+    from ..tasks.auto import auto
 
+    if model == "auto" and family in ("inpaint", "colorize"):
+        return auto(family, precision=precision or "auto")
     task = load(model, precision=precision or "auto")
     if not isinstance(task, task_class):
         raise UserError(

@@ -30,7 +30,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("family", choices=list(families()))
     p.add_argument(
-        "--data", default=None, help="'avatars' (built-in faces, default) or a folder of images"
+        "--data",
+        default=None,
+        help="'avatars' (built-in faces, default), 'photos' (natural photos from Debian's "
+        "wallpaper packages, cut into crops at many scales) or a folder of images",
     )
     p.add_argument("--count", type=positive, default=None, help="built-in faces to train on")
     p.add_argument(
@@ -107,9 +110,13 @@ def run(args: argparse.Namespace) -> int:
     if args.resume and not args.out:
         raise UserError("--resume needs --out RUN_DIR (the run to continue)")
     resolved = resolve_config(cfg, **overrides)
-    if cfg.data.source != "avatars" and not Path(cfg.data.source).is_dir():
+    if cfg.data.source == "photos":
+        from ..data.photos import photo_files
+
+        photo_files()  # the packages are there, or one line says which apt-get install
+    elif cfg.data.source != "avatars" and not Path(cfg.data.source).is_dir():
         raise UserError(
-            f"{cfg.data.source}: no such folder (use --data avatars or a folder of images)"
+            f"{cfg.data.source}: no such folder (use --data avatars, photos or a folder of images)"
         )
     if args.dry_run:
         if int(os.environ.get("RANK", "0")) == 0:

@@ -28,12 +28,16 @@ from .widgets import (
     Outbox,
     by_task,
     example_paths,
+    example_photo_paths,
 )
 
 log = logging.getLogger("genrestore")
 
-# Every family's shipped model, in the registry's order; a tab shows the models it can run.
-DEFAULT_MODELS = tuple(f.shipped for f in families().values() if f.shipped)
+# Every family's shipped models (face, then photo), in the registry's order, and the face
+# VAE that routes the "auto" choices; a tab shows the models it can run.
+DEFAULT_MODELS = tuple(
+    name for f in families().values() for name in (f.shipped, f.shipped_photo) if name
+)
 
 
 def load_models(names=DEFAULT_MODELS) -> tuple[dict, dict[str, str]]:
@@ -47,7 +51,21 @@ def load_models(names=DEFAULT_MODELS) -> tuple[dict, dict[str, str]]:
         except Exception as exc:  # noqa: BLE001 (a broken model must not stop the other tabs)
             problems[name] = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             log.warning("demo: %s is not available: %s", name, problems[name])
-    return loaded, problems
+    return with_auto(loaded), problems
+
+
+def with_auto(loaded: dict) -> dict:
+    """``loaded`` with, first, an "auto (face or photo)" entry per family that has both."""
+    from genrestore.tasks.auto import DETECTOR, FaceDetector, routed
+
+    out = {}
+    if DETECTOR in loaded:
+        detector = FaceDetector(loaded[DETECTOR])
+        for fam in families().values():
+            if fam.shipped in loaded and fam.shipped_photo in loaded:
+                task = routed(loaded[fam.shipped], loaded[fam.shipped_photo], detector)
+                out[task.name] = task
+    return {**out, **loaded}
 
 
 def build_app(
@@ -70,7 +88,7 @@ def build_app(
     generators = by_task(models, Generator)
     inpainters = by_task(models, Inpainter)
     colorizers = by_task(models, Colorizer)
-    examples = example_paths()
+    examples, photos = example_paths(), example_photo_paths()
     load_s = time.perf_counter() - t0
     as_file = Outbox()
 
@@ -78,14 +96,16 @@ def build_app(
     # weeks they must not pile up. Every hour, delete those older than an hour.
     with gr.Blocks(title="genrestore", analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(
-            "# genrestore\nGenerate, inpaint, colorize and complete faces with small models "
-            "that run offline on a CPU. Examples are held-out faces of the built-in set."
+            "# genrestore\nGenerate, inpaint, colorize and complete faces, and restore "
+            "photos, with small models that run offline on a CPU. Examples are held-out "
+            "faces of the built-in set and scikit-image's sample photos. The **auto** model "
+            "sends each image to the face model or the photo model (the face VAE decides)."
         )
         with gr.Tabs():
             pickers = [  # the model choices that the Train tab updates
                 build_generate_tab(generators, problems, as_file),
-                build_inpaint_tab(inpainters, problems, examples, as_file),
-                build_colorize_tab(colorizers, problems, examples, as_file),
+                build_inpaint_tab(inpainters, problems, examples, as_file, photos),
+                build_colorize_tab(colorizers, problems, examples, as_file, photos),
                 build_complete_tab(generators, problems, examples, as_file),
             ]
             build_train_tab(trainer, pickers, as_file)

@@ -37,7 +37,11 @@ def colorize(
 
 
 def build_colorize_tab(
-    colorizers: ByTask, problems: dict[str, str], examples: list[str], as_file: Outbox
+    colorizers: ByTask,
+    problems: dict[str, str],
+    examples: list[str],
+    as_file: Outbox,
+    photos: list[str] = (),
 ) -> ModelPicker:
     """The Colorize tab, inside the current Blocks; ``colorizers``: {name: colorizer}."""
     with gr.Tab("Colorize", id="colorize", elem_id="tab-colorize"):
@@ -66,6 +70,7 @@ def build_colorize_tab(
             model = model_dropdown(colorizers, "color-model")
             run = gr.Button("Colorize", variant="primary", elem_id="color-run")
         example_faces(examples, photo, "color-examples")
+        example_faces(photos, photo, "color-photo-examples", label="Photos (scikit-image)")
         handler = bound(colorize, colorizers, as_file)
         run.click(handler, [photo, model], slider, api_name="colorize")
     return ModelPicker(colorizers, model, note)

@@ -56,13 +56,17 @@ def damage(as_file: Outbox, value: dict | None, kind: str, seed: float | None) -
 
 
 def build_inpaint_tab(
-    inpainters: ByTask, problems: dict[str, str], examples: list[str], as_file: Outbox
+    inpainters: ByTask,
+    problems: dict[str, str],
+    examples: list[str],
+    as_file: Outbox,
+    photos: list[str] = (),
 ) -> ModelPicker:
     """The Inpaint tab, inside the current Blocks; ``inpainters``: {name: inpainter}."""
     with gr.Tab("Inpaint", id="inpaint", elem_id="tab-inpaint"):
         note = missing_note("inpainting", inpainters, ["faces-inpaint-64"], problems)
         gr.Markdown(
-            "Upload a face or pick an example, then paint over the damaged region with "
+            "Upload a face or a photo, or pick an example, then paint over the damaged region with "
             "the brush (or press **Random damage**) and press **Inpaint**."
         )
         with gr.Row():
@@ -89,6 +93,7 @@ def build_inpaint_tab(
                 label="Inpainted", format="png", interactive=False, elem_id="inpaint-result"
             )
         example_faces(examples, editor, "inpaint-examples")
+        example_faces(photos, editor, "inpaint-photo-examples", label="Photos (scikit-image)")
 
         fill = bound(inpaint, inpainters, as_file)
         run.click(fill, [editor, model], [damaged, result], api_name="inpaint")

@@ -296,7 +296,31 @@ def example_paths(count: int = EXAMPLE_COUNT, size: int = EXAMPLE_SIZE) -> list[
     return paths
 
 
-def example_faces(paths: list[str], component: gr.components.Component, elem_id: str) -> None:
-    """In the current tab: the held-out faces as examples for ``component`` (none: nothing)."""
+def example_photo_paths(names=("coffee", "chelsea", "rocket", "astronaut")) -> list[str]:
+    """scikit-image's sample photos (never used in training), at most 512 px, as PNGs."""
+    try:
+        import skimage.data
+    except ImportError:  # examples are optional; the demo runs without
+        log.warning("demo: no example photos (pip install scikit-image)")
+        return []
+    folder = Path(tempfile.mkdtemp(prefix="genrestore-demo-photos-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    paths = []
+    for name in names:
+        img = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+        img.thumbnail((512, 512), Image.LANCZOS)
+        path = folder / f"photo-{name}.png"
+        img.save(path)
+        paths.append(str(path))
+    return paths
+
+
+def example_faces(
+    paths: list[str],
+    component: gr.components.Component,
+    elem_id: str,
+    label: str = "Held-out faces",
+) -> None:
+    """In the current tab: example images for ``component`` (no paths: nothing)."""
     if paths:
-        gr.Examples([[p] for p in paths], [component], label="Held-out faces", elem_id=elem_id)
+        gr.Examples([[p] for p in paths], [component], label=label, elem_id=elem_id)

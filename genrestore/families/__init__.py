@@ -34,7 +34,8 @@ class Family:
     task: str  # "module:attr" of the inference task class that `load()` returns
     recipe: str  # "module:attr" of the training recipe class
     evaluations: dict[str, str] = field(default_factory=dict)  # eval name -> "module:attr"
-    shipped: str = ""  # the shipped model the CLI uses by default for this family
+    shipped: str = ""  # the shipped (face) model of this family, e.g. for `eval`
+    shipped_photo: str = ""  # its shipped natural-photo model; `--model auto` picks per image
 
     @property
     def default_preset(self) -> str:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import TrainConfig
+from ..config import DataConfig, TrainConfig
 from . import Family
 
 
 @dataclass(frozen=True)
 class ColorizeConfig:
-    size: int = 64
+    size: int = 64  # the network's working size (native: the training crops' size)
+    native: bool = False  # fully convolutional: colour predicted at the image's aspect
+    max_side: int = 384  # native: a/b are predicted at this long side at most, then upsampled
+    loss: str = "l1"  # "l1" or "mse" on a/b (mse: the PSNR-optimal, more cautious colours)
     nf: int = 24
     depth: int = 3
     n_res: int = 3
@@ -24,15 +27,38 @@ class ColorizeConfig:
     beta2: float = 0.999
     ema_decay: float = 0.999
 
+    def __post_init__(self):
+        if self.loss not in ("l1", "mse"):
+            raise ValueError(f"colorize loss must be 'l1' or 'mse', got {self.loss!r}")
+
 
 FAMILY = Family(
     name="colorize",
     summary="L -> ab in Lab: U-Net + PatchGAN (L1, hinge, feature matching)",
     config=ColorizeConfig,
-    presets={"colorize-64": TrainConfig(family="colorize", model=ColorizeConfig(), batch=32)},
+    presets={
+        "colorize-64": TrainConfig(family="colorize", model=ColorizeConfig(), batch=32),
+        # Natural photos: no adversary (a wrong vivid colour costs more than a muted one).
+        "photo-colorize": TrainConfig(
+            family="colorize",
+            model=ColorizeConfig(
+                size=128,
+                native=True,
+                nf=16,
+                depth=4,
+                n_res=4,
+                loss="mse",
+                adv_weight=0.0,
+                fm_weight=0.0,
+            ),
+            data=DataConfig(source="photos"),
+            batch=16,
+        ),
+    },
     network="genrestore.models.unet:ColorizeUNet",
     task="genrestore.tasks.restore:Colorizer",
     recipe="genrestore.training.recipes.restore:ColorizeRecipe",
     evaluations={"colorize": "genrestore.evaluate:evaluate_colorizer"},
     shipped="faces-colorize-64",
+    shipped_photo="photos-colorize",
 )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import TrainConfig
+from ..config import DataConfig, TrainConfig
 from ..data.masks import DEFAULT_MIX
 from . import Family
 
 
 @dataclass(frozen=True)
 class InpaintConfig:
-    size: int = 64  # the network's working size; any input size is mapped to it and back
+    size: int = 64  # the network's working size (native: the training crops' size)
+    native: bool = False  # fully convolutional at each image's own size (see tasks/restore.py)
+    coarse: int = 256  # native: the coarse-to-fine pyramid starts at this long side
     nf: int = 16  # width at full resolution (doubles per level, at most 8x)
     depth: int = 3  # down-sampling levels of the U-Net
     n_res: int = 3  # dilated residual blocks at the bottleneck
@@ -32,10 +34,21 @@ FAMILY = Family(
     name="inpaint",
     summary="image + mask -> image: gated U-Net + PatchGAN (masked L1, hinge, feature matching)",
     config=InpaintConfig,
-    presets={"inpaint-64": TrainConfig(family="inpaint", model=InpaintConfig(), batch=32)},
+    presets={
+        "inpaint-64": TrainConfig(family="inpaint", model=InpaintConfig(), batch=32),
+        # Natural photos at their own size: plain convolutions (the hole is pre-filled, so
+        # every input pixel is valid), 16 channels at full resolution for CPU speed.
+        "photo-inpaint": TrainConfig(
+            family="inpaint",
+            model=InpaintConfig(size=128, native=True, nf=16, depth=4, n_res=4, gated=False),
+            data=DataConfig(source="photos"),
+            batch=16,
+        ),
+    },
     network="genrestore.models.unet:InpaintUNet",
     task="genrestore.tasks.restore:Inpainter",
     recipe="genrestore.training.recipes.restore:InpaintRecipe",
     evaluations={"inpaint": "genrestore.evaluate:evaluate_inpainter"},
     shipped="faces-inpaint-64",
+    shipped_photo="photos-inpaint",
 )

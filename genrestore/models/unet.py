@@ -3,6 +3,12 @@
 Used for inpainting (in: damaged RGB + mask, out: RGB) and colorization (in: L, out: ab).
 Gated convolutions (DeepFill v2) let each layer learn where the input is valid, which
 plain convolutions over a hole filled with zeros cannot.
+
+``native`` models are fully convolutional and run at the image's own size (any H, W: the
+input is padded to a multiple of 2**depth and the output cropped back). A native inpainter
+gets the hole pre-filled with a guess (``pull_push`` or a coarser level's answer) and
+predicts a correction of it, so the same network serves every level of a coarse-to-fine
+pyramid (tasks/restore.py).
 """
 
 from __future__ import annotations
@@ -45,8 +51,40 @@ class ResBlock(nn.Module):
         return x + self.b(F.leaky_relu(self.a(x), 0.2))
 
 
+def pull_push(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """A smooth fill of the unknown pixels from the known ones, in O(pixels).
+
+    image (N, C, H, W), known (N, 1, H, W) in {0, 1} -> (N, C, H, W): known pixels as they
+    are, each unknown one the known-weighted average of the coarsest pyramid level around it
+    that has known pixels, bilinearly blended from level to level ("pull-push", Gortler et
+    al. 1996). Any H, W; an image with no known pixel comes back as zeros.
+    """
+    if image.shape[-1] <= 1 and image.shape[-2] <= 1:
+        return image * known
+    w = known.to(image.dtype)
+    small_sum = F.avg_pool2d(image * w, 2, ceil_mode=True)
+    small_w = F.avg_pool2d(w, 2, ceil_mode=True)
+    small = small_sum / small_w.clamp_min(1e-8)
+    coarse = pull_push(small, (small_w > 0).to(image.dtype))
+    up = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    return image * w + up * (1 - w)
+
+
+def pad_to_multiple(x: torch.Tensor, m: int) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad (N, C, H, W) at the bottom/right to multiples of ``m``; returns (x, (H, W))."""
+    h, w = x.shape[-2:]
+    ph, pw = -h % m, -w % m
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        x = F.pad(x, (0, pw, 0, ph), mode=mode)
+    return x, (h, w)
+
+
 class UNet(nn.Module):
-    """(N, in_ch, S, S) -> (N, out_ch, S, S) in [-1, 1]; S divisible by 2**depth."""
+    """(N, in_ch, S, S) -> (N, out_ch, S, S) in [-1, 1]; S divisible by 2**depth.
+
+    With ``tanh=False`` the head's raw output is returned (a correction to add to something).
+    """
 
     def __init__(
         self,
@@ -56,8 +94,10 @@ class UNet(nn.Module):
         depth: int = 3,
         n_res: int = 3,
         gated: bool = True,
+        tanh: bool = True,
     ):
         super().__init__()
+        self.tanh = tanh
         Conv = GatedConv if gated else PlainConv
         chans = [nf * min(8, 2**i) for i in range(depth + 1)]
         self.stem = Conv(in_ch, chans[0], 5)
@@ -80,30 +120,51 @@ class UNet(nn.Module):
             skip = skips.pop()
             h = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
             h = u(torch.cat([h, skip], dim=1))
-        return torch.tanh(self.head(h))
+        out = self.head(h)
+        return torch.tanh(out) if self.tanh else out
 
 
 class InpaintUNet(nn.Module):
-    """(image (N, 3, S, S) in [-1, 1], mask (N, 1, S, S), 1 = missing) -> (N, 3, S, S).
+    """(image (N, 3, H, W) in [-1, 1], mask (N, 1, H, W), 1 = missing) -> (N, 3, H, W).
 
-    Returns the raw prediction everywhere; callers composite it into the hole.
+    Returns the raw prediction everywhere; callers composite it into the hole. At a fixed
+    size (H = W = cfg.size) the hole is zeroed. A ``native`` model takes any H, W and an
+    optional ``guess`` (N, 3, H, W) for the hole (default: ``pull_push``), and returns the
+    guess plus a learned correction.
     """
 
     def __init__(self, cfg):
         super().__init__()
-        self.net = UNet(4, 3, cfg.nf, cfg.depth, cfg.n_res, cfg.gated)
+        self.native = cfg.native
+        self.net = UNet(4, 3, cfg.nf, cfg.depth, cfg.n_res, cfg.gated, tanh=not self.native)
+        self.multiple = 2**cfg.depth
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, guess: torch.Tensor | None = None
+    ) -> torch.Tensor:
         mask = mask.to(image.dtype)
-        return self.net(torch.cat([image * (1 - mask), mask], dim=1))
+        if not self.native:
+            return self.net(torch.cat([image * (1 - mask), mask], dim=1))
+        if guess is None:
+            guess = pull_push(image, 1 - mask)
+        x = image * (1 - mask) + guess.to(image.dtype) * mask
+        padded, (h, w) = pad_to_multiple(torch.cat([x, mask], dim=1), self.multiple)
+        return x + self.net(padded)[..., :h, :w]
 
 
 class ColorizeUNet(nn.Module):
-    """L (N, 1, S, S) scaled to [-1, 1] -> ab (N, 2, S, S) scaled to [-1, 1] (ab / 110)."""
+    """L (N, 1, H, W) scaled to [-1, 1] -> ab (N, 2, H, W) scaled to [-1, 1] (ab / 110).
+
+    H = W = cfg.size, or any H, W for a ``native`` model (padded inside, cropped back).
+    """
 
     def __init__(self, cfg):
         super().__init__()
         self.net = UNet(1, 2, cfg.nf, cfg.depth, cfg.n_res, cfg.gated)
+        self.multiple = 2**cfg.depth if cfg.native else 1
 
     def forward(self, lum: torch.Tensor) -> torch.Tensor:
-        return self.net(lum)
+        if self.multiple == 1:
+            return self.net(lum)
+        padded, (h, w) = pad_to_multiple(lum, self.multiple)
+        return self.net(padded)[..., :h, :w]

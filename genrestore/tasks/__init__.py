@@ -12,6 +12,7 @@ from ..checkpoint import load_checkpoint
 from ..compute import choose
 from ..errors import UserError
 from ..families import families
+from .auto import auto
 from .base import Task, open_image_and_mask
 from .complete import Completer, LatentEncoder
 from .generate import Generator, latents
@@ -28,6 +29,7 @@ __all__ = [
     "LatentEncoder",
     "Restorer",
     "Task",
+    "auto",
     "checkpoint_dirs",
     "export",
     "inference_checkpoint",

@@ -1,9 +1,19 @@
-"""Restoration at any input size: inpainting and colorization with a network at its own size."""
+"""Restoration at any input size: inpainting and colorization.
+
+A model of fixed size (the 64-px face models) sees a letterboxed copy of the image and its
+answer is resized back. A ``native`` model (the photo models) is fully convolutional and
+works at the image's own size: an inpainter fills the hole coarse-to-fine (a pyramid
+that halves the image until its long side is at most ``config.coarse``; the coarsest level
+starts from a smooth ``pull_push`` fill, each finer one from the upsampled answer of the
+level below), and a colorizer predicts a/b at most ``config.max_side`` on the long side and
+keeps the input's full-resolution L. Either way known pixels / luminance come back exactly.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ..color import lab_scaled_to_rgb, rgb_to_lab_scaled
@@ -29,6 +39,27 @@ class Restorer(Task):
             with self.compute.autocast():
                 outs.append(self.model(*chunk).float().cpu())
         return finite(torch.cat(outs))
+
+    @property
+    def native(self) -> bool:
+        """Works at each image's own size (fully convolutional), not at ``size``."""
+        return bool(getattr(self.config, "native", False))
+
+    @torch.inference_mode()
+    def _run_native(self, *inputs: torch.Tensor | None) -> torch.Tensor:
+        """The network on one (1, ...) set of inputs of any size (None passes through)."""
+        moved = [None if x is None else self.compute.layout(x.to(self.device)) for x in inputs]
+        with self.compute.autocast():
+            out = self.model(*moved)
+        return finite(out.float().cpu())
+
+
+def pyramid_sizes(h: int, w: int, coarse: int) -> list[tuple[int, int]]:
+    """(H, W) halved (rounding up) until the long side is at most ``coarse``; coarsest first."""
+    sizes = [(h, w)]
+    while max(sizes[-1]) > coarse:
+        sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
+    return sizes[::-1]
 
 
 class Inpainter(Restorer):
@@ -58,6 +89,13 @@ class Inpainter(Restorer):
         """Like ``batch`` for already validated (rgb, missing) pairs."""
         if not prepared:
             return []
+        if self.native:
+            return [
+                composite(self._fill_native(rgb, missing), rgb, missing)
+                if missing.any()
+                else Image.fromarray(rgb)
+                for rgb, missing in prepared
+            ]
         s = self.size
         x = uint8_to_tensor(np.stack([letterbox(rgb, s, Image.BICUBIC) for rgb, _ in prepared]))
         m = torch.from_numpy(np.stack([mask_to_model(miss, s) for _, miss in prepared]))
@@ -70,6 +108,23 @@ class Inpainter(Restorer):
                 continue
             results.append(composite(from_model(p, w, h), rgb, missing))
         return results
+
+    def _fill_native(self, rgb: np.ndarray, missing: np.ndarray) -> torch.Tensor:
+        """uint8 (H, W, 3), bool (H, W) -> (3, H, W) in [-1, 1]: coarse-to-fine fill."""
+        image = uint8_to_tensor(rgb[None])
+        mask = torch.from_numpy(missing)[None, None].float()
+        answer = None
+        for h, w in pyramid_sizes(*missing.shape, self.config.coarse):
+            if (h, w) == missing.shape:
+                x, m = image, mask
+            else:  # a level's pixel is missing if any part of it is (as in training)
+                x = F.interpolate(image, size=(h, w), mode="area")
+                m = (F.interpolate(mask, size=(h, w), mode="area") > 1e-3).float()
+            guess = None
+            if answer is not None:
+                guess = F.interpolate(answer, size=(h, w), mode="bilinear", align_corners=False)
+            answer = self._run_native(x, m, guess) * m + x * (1 - m)
+        return answer[0]
 
 
 class Colorizer(Restorer):
@@ -93,6 +148,8 @@ class Colorizer(Restorer):
     def batch_prepared(self, grays: list[np.ndarray]) -> list[Image.Image]:
         if not grays:
             return []
+        if self.native:
+            return [self._colorize_native(g) for g in grays]
         s = self.size
         small = np.stack([letterbox(g, s, Image.BICUBIC) for g in grays])
         lum_small, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(small[..., None], 3, axis=3)))
@@ -104,3 +161,18 @@ class Colorizer(Restorer):
             rgb = lab_scaled_to_rgb(lum, from_model(ab_i, w, h)[None], keep_luminance=True)
             results.append(Image.fromarray(tensor_to_uint8(rgb)[0]))
         return results
+
+    def _colorize_native(self, gray: np.ndarray) -> Image.Image:
+        """a/b predicted at most ``config.max_side`` on the long side, upsampled, full L kept."""
+        h, w = gray.shape
+        lum, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(gray[None, ..., None], 3, axis=3)))
+        scale = min(1.0, self.config.max_side / max(h, w))
+        small = lum
+        if scale < 1:
+            size = (max(1, round(h * scale)), max(1, round(w * scale)))
+            small = F.interpolate(lum, size=size, mode="area")
+        ab = self._run_native(small)
+        if ab.shape[-2:] != (h, w):
+            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+        rgb = lab_scaled_to_rgb(lum, ab, keep_luminance=True)
+        return Image.fromarray(tensor_to_uint8(rgb)[0])

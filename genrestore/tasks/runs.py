@@ -42,6 +42,13 @@ def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -
     fam.task_class().standing_stats(model, cfg.model)
     source, generator = cfg.data.source, getattr(cfg.model, "generator", None)
     data = source if source != "avatars" else f"built-in faces [0, {cfg.data.count})"
+    if source == "photos":
+        from ..data.photos import PACKAGES, photo_files, photo_names
+
+        try:
+            data = {"crops": cfg.data.count, "photos": photo_names(photo_files())}
+        except UserError:  # loaded where the packages are not installed
+            data = f"{cfg.data.count} crops of the photos in {' and '.join(PACKAGES)}"
     if generator:  # trained on a frozen generator's samples, not on images
         data = f"samples of {generator}"
     card = {

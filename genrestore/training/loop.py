@@ -43,6 +43,10 @@ def load_training_images(data: DataConfig, size: int, progress: bool = True) -> 
         from ..data.avatars import load_faces
 
         return load_faces(data.count, size, progress=progress)
+    if data.source == "photos":
+        from ..data.photos import load_photo_crops
+
+        return load_photo_crops(data.count, size)
     from ..data.folder import load_folder
 
     return load_folder(data.source, size, progress=progress).images

@@ -7,6 +7,7 @@ import copy
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ... import losses
@@ -16,6 +17,7 @@ from ...data.masks import mixed_mask, parse_mask_mix
 from ...distributed import SINGLE_PROCESS, Dist
 from ...families import family as get_family
 from ...models.patchgan import PatchGAN
+from ...models.unet import pull_push
 from .base import Recipe, adam
 
 
@@ -60,6 +62,9 @@ class RestoreRecipe(Recipe):
         self.preview: torch.Tensor | None = None  # (8, 3, S, S) fixed images for sample grids
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        m = self.model_cfg
+        if m.adv_weight == 0 and m.fm_weight == 0:  # no adversary: reconstruction only
+            return self._plain_step(step, real)
         batch = self.inputs(real, step)
         with self.compute.autocast():
             pred = self.predict(self.G, batch)
@@ -94,6 +99,20 @@ class RestoreRecipe(Recipe):
             "adv": adv.detach(),
             "fm": fm.detach(),
         }
+
+    def _plain_step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One generator step on the reconstruction loss alone (the PatchGAN stays idle)."""
+        batch = self.inputs(real, step)
+        with self.compute.autocast():
+            pred = self.predict(self.G, batch)
+        rec = self.reconstruction(batch, pred)
+        self.opt_g.zero_grad(set_to_none=True)
+        self.scaler.scale(rec).backward()
+        self.dist.sync_grads(self.G.parameters())
+        self.scaler.step(self.opt_g)
+        self.scaler.update()
+        self.update_ema(self.ema, self.G, step)
+        return {"rec": rec.detach()}
 
     def set_preview(self, images: torch.Tensor) -> None:
         self.preview = images
@@ -133,10 +152,25 @@ class InpaintRecipe(RestoreRecipe):
             ]
         )
         mask = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
-        return {"real": real, "mask": self.compute.layout(mask)}
+        batch = {"real": real, "mask": self.compute.layout(mask)}
+        if self.model_cfg.native:  # which images start from a coarser level's answer
+            coins = [np.random.default_rng([seed, step, first + i, 1]).random() for i in range(n)]
+            batch["from_coarse"] = torch.tensor(coins, device=self.device).view(n, 1, 1, 1) < 0.5
+        return batch
 
     def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
-        return net(b["real"], b["mask"])
+        """A native network learns both pyramid steps of tasks/restore.py: filling a hole
+        from a ``pull_push`` guess (the coarsest level), and correcting the upsampled answer
+        of the same network at half the size (every finer level)."""
+        real, mask = b["real"], b["mask"]
+        if not self.model_cfg.native:
+            return net(real, mask)
+        with torch.no_grad():
+            small, small_mask = F.avg_pool2d(real, 2), F.max_pool2d(mask, 2)
+            coarse = net(small, small_mask) * small_mask + small * (1 - small_mask)
+            up = F.interpolate(coarse, size=real.shape[-2:], mode="bilinear", align_corners=False)
+            guess = torch.where(b["from_coarse"], up, pull_push(real, 1 - mask))
+        return net(real, mask, guess)
 
     def d_views(self, b: dict, pred: torch.Tensor):
         m = b["mask"]
@@ -176,7 +210,8 @@ class ColorizeRecipe(RestoreRecipe):
         return torch.cat([lum, b["ab"].to(pred.dtype)], 1), torch.cat([lum, pred], 1)
 
     def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
-        return (pred.float() - b["ab"].float()).abs().mean()
+        diff = pred.float() - b["ab"].float()
+        return (diff.pow(2) if self.model_cfg.loss == "mse" else diff.abs()).mean()
 
     def show(self, b: dict, out: torch.Tensor):
         gray = lab_scaled_to_rgb(b["lum"], torch.zeros_like(out))

@@ -1,0 +1,162 @@
+"""The built-in photo set: natural photographs that Debian's wallpaper packages install.
+
+``--data photos`` trains on random square crops of these photos at many scales (a crop may
+be a whole scene shrunk or a patch at nearly full resolution), with flips and a mild
+brightness / contrast / saturation jitter (never hue: colorization learns real colours).
+The crops are cut once per (size, count, seed) and cached as a memory-mapped .npy like the
+face set. Only photographs are used (the packages' abstract and vector wallpapers are
+not); ``PHOTOS`` names each one, and the model card records the list.
+
+Missing packages are one clear error naming the ``apt-get install`` that brings them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageEnhance
+
+from ..errors import UserError
+from .cache import cache_dir, cache_lock, load_array, save_array
+
+FORMAT_VERSION = 1
+SOURCE = "photos"
+PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers")
+MAX_SIDE = 1600  # each photo is shrunk to this long side once; crops come from that copy
+_ROOTS = {
+    "mate-backgrounds": "/usr/share/backgrounds/mate/nature",
+    "plasma-workspace-wallpapers": "/usr/share/wallpapers",
+}
+# The photographs among the packages' wallpapers (the others are drawings and renders).
+PHOTOS = {
+    "mate-backgrounds": (
+        "Aqua",
+        "Blinds",
+        "Dune",
+        "FreshFlower",
+        "Garden",
+        "GreenMeadow",
+        "LadyBird",
+        "RainDrops",
+        "Storm",
+        "TwoWings",
+        "Wood",
+        "YellowFlower",
+    ),
+    "plasma-workspace-wallpapers": (
+        "BytheWater",
+        "ColdRipple",
+        "ColorfulCups",
+        "DarkestHour",
+        "EveningGlow",
+        "FallenLeaf",
+        "Grey",
+        "Kite",
+        "OneStandsOut",
+        "Path",
+        "Volna",
+        "summer_1am",
+    ),
+}
+
+log = logging.getLogger("genrestore")
+
+
+def _largest(folder: Path) -> Path | None:
+    """A plasma wallpaper folder's largest rendition (names like 2560x1600.jpg)."""
+
+    def pixels(p: Path) -> int:
+        m = re.match(r"(\d+)x(\d+)", p.stem)
+        return int(m[1]) * int(m[2]) if m else 0
+
+    files = [p for p in (folder / "contents" / "images").glob("*") if pixels(p)]
+    return max(files, key=pixels) if files else None
+
+
+def photo_files(roots: dict[str, str] | None = None) -> list[Path]:
+    """The photo files, in a fixed order; UserError naming the packages that are missing."""
+    roots = roots or _ROOTS
+    found, missing = [], []
+    for package, names in PHOTOS.items():
+        root = Path(roots[package])
+        if package == "mate-backgrounds":
+            files = [next(iter(sorted(root.glob(n + ".*"))), None) for n in names]
+        else:
+            files = [_largest(root / n) for n in names]
+        if not any(files):
+            missing.append(package)
+        found += [f for f in files if f is not None]
+    if missing:
+        raise UserError(
+            f"--data {SOURCE} needs Debian's {' and '.join(missing)}: "
+            f"sudo apt-get install {' '.join(missing)}"
+        )
+    return found
+
+
+def photo_names(files: list[Path]) -> list[str]:
+    """Short names for a model card: package folder + file, e.g. 'nature/Aqua.jpg'."""
+    return [
+        f"{f.parts[-4]}/{f.name}" if "contents" in f.parts else f"nature/{f.name}" for f in files
+    ]
+
+
+def _shrunk(path: Path) -> Image.Image:
+    img = Image.open(path)
+    img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale, much faster
+    img = img.convert("RGB")
+    scale = MAX_SIDE / max(img.size)
+    if scale < 1:
+        img = img.resize((round(img.width * scale), round(img.height * scale)), Image.LANCZOS)
+    return img
+
+
+def random_crop(photo: Image.Image, size: int, rng: np.random.Generator) -> np.ndarray:
+    """One uint8 (size, size, 3) crop at a random scale, position and mild jitter.
+
+    The crop's side in the photo is log-uniform between ``size`` pixels (full detail) and
+    the photo's short side (the whole scene, shrunk), so the network sees every scale a
+    user's photo may come at.
+    """
+    short = min(photo.size)
+    side = round(float(np.exp(rng.uniform(np.log(min(size, short)), np.log(short)))))
+    x0 = int(rng.integers(0, photo.width - side + 1))
+    y0 = int(rng.integers(0, photo.height - side + 1))
+    crop = photo.resize((size, size), Image.LANCZOS, box=(x0, y0, x0 + side, y0 + side))
+    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        crop = enhance(crop).enhance(float(rng.uniform(0.9, 1.1)))
+    return np.asarray(crop, dtype=np.uint8)
+
+
+def make_crops(files: list[Path], count: int, size: int, seed: int = 0) -> np.ndarray:
+    """uint8 (count, size, size, 3): ``count`` crops spread evenly over ``files``."""
+    rng = np.random.default_rng([seed, size, count])
+    out = np.empty((count, size, size, 3), np.uint8)
+    which = np.arange(count) % len(files)
+    for k, path in enumerate(files):
+        photo = _shrunk(path)
+        for i in np.flatnonzero(which == k):
+            out[i] = random_crop(photo, size, rng)
+    return out[rng.permutation(count)]
+
+
+def load_photo_crops(count: int, size: int, *, seed: int = 0) -> np.ndarray:
+    """The training crops, cut once and cached (memory-mapped on later calls)."""
+    files = photo_files()
+    name = f"photos-v{FORMAT_VERSION}-{len(files)}files-{size}px-{count}-seed{seed}.npy"
+    path = cache_dir() / name
+    arr = load_array(path)
+    if arr is not None and arr.shape == (count, size, size, 3):
+        return arr
+    with cache_lock(name):
+        arr = load_array(path)
+        if arr is not None and arr.shape == (count, size, size, 3):
+            return arr
+        t0 = time.perf_counter()
+        save_array(path, make_crops(files, count, size, seed))
+        log.info("cut %d photo crops at %dpx in %.1f s", count, size, time.perf_counter() - t0)
+        return load_array(path)

@@ -1,0 +1,234 @@
+"""Natural photos: the built-in photo source, native-resolution restoration, the auto choice
+between face and photo models, and the photo evaluation. Tiny configs, made-up photos."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from cli_helpers import assert_one_line_error, run_cli
+from PIL import Image
+
+from genrestore import UserError
+from genrestore.config import preset
+from genrestore.data import photos
+from genrestore.metrics import fill_detail
+from genrestore.models.unet import pull_push
+from genrestore.tasks import export, load
+from genrestore.tasks.restore import pyramid_sizes
+from genrestore.training import train
+
+
+def _scene(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A made-up 'photo': smooth colour gradients, a few shapes and fine noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    base = np.stack([x, y, 1 - x * y], -1) * rng.uniform(120, 220, 3)
+    img = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
+    from PIL import ImageDraw
+
+    draw = ImageDraw.Draw(img)
+    for _ in range(6):
+        x0, y0 = int(rng.integers(0, w - 8)), int(rng.integers(0, h - 8))
+        box = (x0, y0, x0 + int(rng.integers(4, w // 2)), y0 + int(rng.integers(4, h // 2)))
+        draw.ellipse(box, fill=tuple(int(c) for c in rng.integers(0, 255, 3)))
+    noisy = np.asarray(img, np.int16) + rng.integers(-8, 9, (h, w, 3))
+    return np.clip(noisy, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def fake_packages(tmp_path):
+    """The two wallpaper packages' layouts with made-up photos: {package: root}."""
+    mate = tmp_path / "mate" / "nature"
+    mate.mkdir(parents=True)
+    plasma = tmp_path / "wallpapers"
+    for i, name in enumerate(photos.PHOTOS["mate-backgrounds"][:2]):
+        Image.fromarray(_scene(120, 160, i)).save(mate / f"{name}.jpg")
+    for i, name in enumerate(photos.PHOTOS["plasma-workspace-wallpapers"][:2]):
+        images = plasma / name / "contents" / "images"
+        images.mkdir(parents=True)
+        Image.fromarray(_scene(60, 80, 10 + i)).save(images / "80x60.jpg")
+        Image.fromarray(_scene(150, 200, 20 + i)).save(images / "200x150.jpg")
+    return {"mate-backgrounds": str(mate), "plasma-workspace-wallpapers": str(plasma)}
+
+
+def test_photo_files_takes_the_largest_rendition_and_only_the_photographs(fake_packages):
+    files = photos.photo_files(fake_packages)
+    assert len(files) == 4
+    assert {f.name for f in files} == {"Aqua.jpg", "Blinds.jpg", "200x150.jpg"}
+    names = photos.photo_names(files)
+    assert names[:2] == ["nature/Aqua.jpg", "nature/Blinds.jpg"]
+    assert names[2] == "BytheWater/200x150.jpg"
+
+
+def test_missing_packages_name_the_apt_get_install(tmp_path, fake_packages):
+    roots = dict(fake_packages, **{"plasma-workspace-wallpapers": str(tmp_path / "none")})
+    with pytest.raises(UserError, match="apt-get install plasma-workspace-wallpapers"):
+        photos.photo_files(roots)
+
+
+def test_crops_are_seeded_and_span_scales(fake_packages):
+    files = photos.photo_files(fake_packages)
+    a = photos.make_crops(files, 24, 32, seed=1)
+    b = photos.make_crops(files, 24, 32, seed=1)
+    assert a.shape == (24, 32, 32, 3) and a.dtype == np.uint8
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, photos.make_crops(files, 24, 32, seed=2))
+    # a whole-photo crop is smooth, a full-resolution one keeps the noise: detail varies
+    detail = [np.abs(np.diff(c.astype(int), axis=1)).mean() for c in a]
+    assert max(detail) > 1.5 * min(detail)
+
+
+def test_pull_push_keeps_known_pixels_and_fills_smoothly():
+    img = torch.linspace(-1, 1, 40).view(1, 1, 1, 40).expand(1, 3, 30, 40).clone()
+    known = torch.ones(1, 1, 30, 40)
+    known[..., 10:20, 12:30] = 0
+    out = pull_push(img * known, known)
+    assert torch.equal(out * known, img * known)
+    hole = known.expand_as(img) == 0
+    assert (out - img)[hole].abs().max() < 0.35  # a ramp is filled close to a ramp
+    flat = torch.full((1, 3, 17, 23), 0.25)
+    assert torch.allclose(pull_push(flat * known[..., :17, :23], known[..., :17, :23]), flat)
+
+
+def test_pyramid_halves_to_the_coarse_side():
+    assert pyramid_sizes(512, 768, 256) == [(128, 192), (256, 384), (512, 768)]
+    assert pyramid_sizes(100, 60, 256) == [(100, 60)]
+    assert pyramid_sizes(301, 301, 100) == [(76, 76), (151, 151), (301, 301)]
+
+
+def test_fill_detail_tells_sharp_from_blurred():
+    rng = np.random.default_rng(0)
+    orig = rng.integers(0, 255, (40, 40, 3)).astype(np.uint8)
+    missing = np.zeros((40, 40), bool)
+    missing[10:30, 10:30] = True
+    flat = orig.copy()
+    flat[missing] = 128
+    assert fill_detail(orig, orig, missing) == pytest.approx(1.0)
+    assert fill_detail(flat, orig, missing) < 0.2
+
+
+def _tiny_native(family: str, tmp_path, images: np.ndarray) -> str:
+    """A photo preset shrunk to a tiny native model, trained 2 steps on ``images``."""
+    cfg = preset(f"photo-{family}")
+    small = {"size": 32, "nf": 4, "depth": 2, "n_res": 1}
+    if family == "inpaint":
+        small["coarse"] = 24  # so that a 40x56 image runs a 2-level pyramid
+    model = dataclasses.replace(cfg.model, **small)
+    cfg = dataclasses.replace(
+        cfg, model=model, steps=2, batch=4, save_every=2, sample_every=2, log_every=1
+    )
+    run = tmp_path / f"run-{family}"
+    train(cfg, images=images, progress=False, out=str(run))
+    return str(run)
+
+
+@pytest.fixture(scope="module")
+def tiny_photo_models(tmp_path_factory):
+    """Tiny native photo models as shipped files: {"inpaint": path, "colorize": path}."""
+    folder = tmp_path_factory.mktemp("photo-models")
+    crops = np.stack([_scene(32, 32, i) for i in range(8)])
+    out = {}
+    for family in ("inpaint", "colorize"):
+        path = folder / f"photos-{family}.safetensors"
+        card = export(_tiny_native(family, folder, crops), path)
+        assert card["train_config"]["model"]["native"] is True
+        out[family] = str(path)
+    return out
+
+
+def test_native_inpainting_keeps_the_size_and_the_known_pixels(tiny_photo_models):
+    inpainter = load(tiny_photo_models["inpaint"])
+    assert inpainter.native
+    rgb = _scene(40, 56, 3)
+    missing = np.zeros((40, 56), bool)
+    missing[5:25, 10:30] = True
+    out = np.asarray(inpainter(rgb, missing))
+    assert out.shape == rgb.shape
+    assert np.array_equal(out[~missing], rgb[~missing])
+    assert np.abs(out[missing].astype(int) - rgb[missing]).mean() < 80
+
+
+def test_native_colorization_keeps_the_size_and_the_luminance(tiny_photo_models):
+    from genrestore.evaluate import _luminance_error
+
+    colorizer = load(tiny_photo_models["colorize"])
+    gray = np.asarray(Image.fromarray(_scene(45, 70, 4)).convert("L"))
+    out = np.asarray(colorizer(Image.fromarray(gray)))
+    assert out.shape == (45, 70, 3)
+    assert _luminance_error([out], [gray]) < 1.0
+
+
+def test_auto_sends_faces_to_the_face_model_and_photos_to_the_photo_model(
+    tiny_photo_models, monkeypatch
+):
+    from genrestore.data.avatars import load_eval_faces
+    from genrestore.tasks import auto
+
+    monkeypatch.setenv(
+        "GENRESTORE_CHECKPOINTS", str(tiny_photo_models["inpaint"]).rsplit("/", 1)[0]
+    )
+    task = auto("inpaint")
+    assert "faces-inpaint-64" in task.name and "photos-inpaint" in task.name
+    face = np.array(load_eval_faces(1, 128, progress=False)[0])
+    photo = _scene(96, 128, 5)
+    hole_face, hole_photo = np.zeros((128, 128), bool), np.zeros((96, 128), bool)
+    hole_face[40:70, 40:70] = hole_photo[30:60, 40:80] = True
+    assert task.pick((face, hole_face)) is task.face
+    assert task.pick((photo, hole_photo)) is task.photo
+    outs = task.batch_prepared([(photo, hole_photo), (face, hole_face), (photo, hole_photo)])
+    assert [o.size for o in outs] == [(128, 96), (128, 128), (128, 96)]
+    assert np.array_equal(np.asarray(outs[0]), np.asarray(outs[2]))
+    colorizer = auto("colorize")
+    gray_face = np.asarray(Image.fromarray(face).convert("L"))
+    assert colorizer.pick(gray_face) is colorizer.face
+    assert colorizer.pick(np.asarray(Image.fromarray(photo).convert("L"))) is colorizer.photo
+
+
+def test_cli_default_model_restores_a_photo_at_its_size(
+    tiny_photo_models, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv(
+        "GENRESTORE_CHECKPOINTS", str(tiny_photo_models["inpaint"]).rsplit("/", 1)[0]
+    )
+    rgb = _scene(70, 90, 6)
+    Image.fromarray(rgb).save(tmp_path / "p.png")
+    mask = np.zeros((70, 90), np.uint8)
+    mask[20:40, 30:60] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    rc, out, err = run_cli(
+        capsys, "inpaint", "--image", str(tmp_path / "p.png"), "--mask", str(tmp_path / "m.png"),
+        "--out", str(tmp_path / "o.png"),
+    )  # fmt: skip
+    assert rc == 0, err
+    result = np.asarray(Image.open(tmp_path / "o.png"))
+    assert result.shape == rgb.shape and np.array_equal(result[mask == 0], rgb[mask == 0])
+    rc, _, err = run_cli(
+        capsys, "colorize", "--image", str(tmp_path / "p.png"), "--out", str(tmp_path / "c.png")
+    )
+    assert rc == 0, err
+    assert Image.open(tmp_path / "c.png").size == (90, 70)
+
+
+def test_auto_with_no_model_is_one_clear_error(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("genrestore.tasks.shipped.checkpoint_dirs", lambda: [tmp_path])
+    Image.fromarray(_scene(20, 20)).save(tmp_path / "p.png")
+    rc, _, err = run_cli(
+        capsys, "colorize", "--image", str(tmp_path / "p.png"), "--out", str(tmp_path / "c.png")
+    )
+    assert rc != 0
+    assert_one_line_error(err, "no shipped colorize model")
+
+
+def test_photo_evaluation_reports_the_baselines_and_detail(tiny_photo_models):
+    from genrestore.evaluate import evaluate_colorizer, evaluate_inpainter
+
+    report = evaluate_inpainter(load(tiny_photo_models["inpaint"]), 1)
+    assert report["data"] == "skimage" and len(report["photos"]) == 6
+    for kind in ("box", "stroke"):
+        assert set(report["kinds"][kind]) == {"model", "telea", "biharmonic"}
+        assert 0 <= report["kinds"][kind]["model"]["detail"] < 5
+        assert "got_psnr_over_telea" in report["targets"][kind]
+    report = evaluate_colorizer(load(tiny_photo_models["colorize"]), 2)
+    assert report["n"] == 2 and "got_psnr_over_gray" in report["targets"]
+    assert report["methods"]["model"]["luminance_error"] < 1.0
