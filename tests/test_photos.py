@@ -196,7 +196,7 @@ def test_cli_default_model_restores_a_photo_at_its_size(
     mask = np.zeros((70, 90), np.uint8)
     mask[20:40, 30:60] = 255
     Image.fromarray(mask).save(tmp_path / "m.png")
-    rc, out, err = run_cli(
+    rc, _, err = run_cli(
         capsys, "inpaint", "--image", str(tmp_path / "p.png"), "--mask", str(tmp_path / "m.png"),
         "--out", str(tmp_path / "o.png"),
     )  # fmt: skip
