@@ -154,7 +154,9 @@ INPAINT_BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
-def evaluate_inpainter(task, n: int = 256, *, data: str | None = None, seed: int = 0) -> dict:
+def evaluate_inpainter(
+    task, n: int | None = None, *, data: str | None = None, seed: int = 0
+) -> dict:
     """PSNR/SSIM of an Inpainter on ``n`` held-out faces per mask kind, next to two baselines.
 
     A native (photo) model, or ``data="skimage"``, is measured on photos at their own size
@@ -172,7 +174,8 @@ def evaluate_inpainter(task, n: int = 256, *, data: str | None = None, seed: int
 
     data = data or ("skimage" if getattr(task, "native", False) else "avatars")
     if data == "skimage" or getattr(task, "native", False):
-        return evaluate_photo_inpainter(task, n, data=data, seed=seed)
+        return evaluate_photo_inpainter(task, n or 12, data=data, seed=seed)
+    n = 256 if n is None else n
     if n < 1:
         raise UserError(f"number of images must be at least 1, got {n}")
     if seed < 0:  # numpy's seed sequence refuses negative entries with a bare ValueError
@@ -285,7 +288,9 @@ def _luminance_error(outputs: list[np.ndarray], grays: list[np.ndarray]) -> floa
     return float(np.mean(errors))
 
 
-def evaluate_colorizer(task, n: int = 256, *, data: str | None = None, seed: int = 0) -> dict:
+def evaluate_colorizer(
+    task, n: int | None = None, *, data: str | None = None, seed: int = 0
+) -> dict:
     """PSNR/SSIM of a Colorizer's RGB vs the original colors of ``n`` held-out faces.
 
     The input is the face converted to gray ("L", as PIL does); the "gray" baseline returns
@@ -294,10 +299,11 @@ def evaluate_colorizer(task, n: int = 256, *, data: str | None = None, seed: int
     reported, so that every ``eval`` takes the same options.
     """
     _require("skimage")
-    if n < 1:
-        raise UserError(f"number of images must be at least 1, got {n}")
     data = data or ("skimage" if getattr(task, "native", False) else "avatars")
     photos = data == "skimage" or getattr(task, "native", False)
+    n = n if n is not None else (len(SKIMAGE_PHOTOS) if photos else 256)
+    if n < 1:
+        raise UserError(f"number of images must be at least 1, got {n}")
     if photos:  # held-out photos at their own size (n is capped at the number of photos)
         faces = [rgb for _, rgb in held_out_photos(data)][:n]
     else:

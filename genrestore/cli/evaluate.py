@@ -24,7 +24,9 @@ def add_parser(sub) -> None:
         "n held-out faces, next to the real-vs-real floor at the same count. inpaint: PSNR and "
         "SSIM per mask kind (box, stroke, large, keep; fixed masks from --seed), next to the "
         "OpenCV Telea and biharmonic baselines. colorize: PSNR and SSIM of the colors, next to "
-        "the gray image, and the luminance error in gray levels. inpaint/colorize need "
+        "the gray image, and the luminance error in gray levels. Photo models (and --data skimage) "
+        "are measured on photos at their own size, with the fill's detail (mean |Laplacian| "
+        "in the hole over the photo's) for inpainting. inpaint/colorize need "
         "pip install 'genrestore[eval]'. FID needs Inception weights, which genrestore never "
         "downloads: pass a local file with --inception (not yet supported; SWD is the metric "
         "here).",
@@ -37,9 +39,15 @@ def add_parser(sub) -> None:
         "-n",
         type=positive,
         default=None,
-        help="held-out faces (and samples) to use (default 256; 64 for complete)",
+        help="held-out faces (and samples) to use (default 256; 64 for complete; photos: "
+        "12 photo/mask pairs per kind for inpaint, all 6 photos for colorize)",
     )
-    p.add_argument("--data", default="avatars", help="held-out data: 'avatars' or a folder")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="held-out data: 'avatars' (default for face models), 'skimage' (scikit-image's "
+        "sample photos at their own size; default for photo models) or a folder",
+    )
     p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
     add_completion_method(p)
@@ -64,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"{name}: is a {task.family} model, not {' or '.join(wanted)}")
     fam = next(f for f in offering if f.name == task.family)
     evaluator = resolve(fam.evaluations[args.family])
-    n = args.n or (64 if args.family == "complete" else 256)
     options = {"method": args.method} if args.family == "complete" else {}
-    report = evaluator(task, n, data=args.data, seed=args.seed, **options)
+    if args.n:  # else each evaluator's own default (it differs for faces and photos)
+        options["n"] = args.n
+    data = args.data or ("skimage" if getattr(task, "native", False) else "avatars")
+    report = evaluator(task, data=data, seed=args.seed, **options)
     print(json.dumps(report, sort_keys=True))
     return 0

@@ -50,6 +50,8 @@ FAMILY = Family(
                 loss="mse",
                 adv_weight=0.0,
                 fm_weight=0.0,
+                lr_g=2e-4,  # 5e-4 with beta1 0.5 saturated the tanh head at step 250
+                beta1=0.9,
             ),
             data=DataConfig(source="photos"),
             batch=16,
