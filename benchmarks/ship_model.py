@@ -40,7 +40,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run_dir")
     ap.add_argument("name")
-    ap.add_argument("-n", type=int, default=256, help="held-out faces for the evaluation")
+    ap.add_argument(
+        "-n", type=int, default=None, help="held-out images (default: the evaluation's own)"
+    )
     ap.add_argument("--note", default="", help="a remark for the card (how it was trained)")
     ap.add_argument(
         "--out-dir", default=str(Path(__file__).resolve().parent.parent / "checkpoints")
@@ -60,12 +62,13 @@ def main() -> None:
     task = genrestore.load(out)
     t = time.perf_counter()
     fam = family(card["family"])
+    sized = {"n": args.n} if args.n else {}
     if fam.name in fam.evaluations:
-        metrics = resolve(fam.evaluations[fam.name])(task, args.n)
+        metrics = resolve(fam.evaluations[fam.name])(task, **sized)
     else:  # a completion encoder: measured as its generator completes with it beside it
         gen = genrestore.load(Path(args.out_dir) / f"{task.config.generator}.safetensors")
         assert gen.encoder is not None, f"{out.name} must be named {task.config.generator}-encoder"
-        metrics = evaluate_completer(gen, args.n)
+        metrics = evaluate_completer(gen, **sized)
     metrics.pop("model", None)
     card["eval"] = metrics
     card["eval_seconds"] = round(time.perf_counter() - t, 1)

@@ -4,7 +4,9 @@
 
 Writes gan.png, vae.png (samples), inpaint.png and colorize.png (input / result / original
 rows) and complete.png (visible region, four completions, original), for each shipped model
-that is present.
+that is present; photos.png: scikit-image's sample photos restored at their own size by the
+photo models (damaged, OpenCV Telea, photos-inpaint, original; gray, photos-colorize,
+original), each shown shrunk to one height.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ def main() -> None:
     ap.add_argument(
         "--only",
         nargs="+",
-        choices=["gan", "vae", "inpaint", "colorize", "complete"],
+        choices=["gan", "vae", "inpaint", "colorize", "complete", "photos"],
         default=None,
         help="write only these figures (default: all)",
     )
     args = ap.parse_args()
-    wanted = set(args.only or ["gan", "vae", "inpaint", "colorize", "complete"])
+    wanted = set(args.only or ["gan", "vae", "inpaint", "colorize", "complete", "photos"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     n = args.n
@@ -94,7 +96,46 @@ def main() -> None:
             tiles += gen.complete(f, missing, samples=4, seed=0)
             tiles.append(Image.fromarray(f))
         _grid(tiles, 6).save(out / "complete.png")
+    if "photos" in wanted:
+        photo_figure(out / "photos.png")
     print(f"figures written to {out}/")
+
+
+def photo_figure(path: Path, height: int = 220) -> None:
+    """Rows of photos restored at their own size, shown at ``height`` px (see module doc)."""
+    import cv2
+
+    from genrestore.evaluate import held_out_photos, photo_mask
+
+    inp, col = _try_load("photos-inpaint"), _try_load("photos-colorize")
+    if inp is None or col is None:
+        return
+    photos = dict(held_out_photos("skimage"))
+    rows = []
+    for name, kind, seed in (("coffee", "box", 1), ("chelsea", "stroke", 2), ("rocket", "box", 3)):
+        rgb = photos[name]
+        missing = photo_mask(kind, *rgb.shape[:2], np.random.default_rng(seed))
+        damaged = np.where(missing[..., None], 255, rgb).astype(np.uint8)
+        telea = cv2.inpaint(rgb, missing.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+        rows.append([damaged, telea, np.asarray(inp(rgb, missing)), rgb])
+    for name in ("astronaut", "stereo_motorcycle"):
+        rgb = photos[name]
+        gray = np.asarray(Image.fromarray(rgb).convert("L").convert("RGB"))
+        rows.append([gray, np.asarray(col(Image.fromarray(gray))), rgb])
+
+    def shown(a: np.ndarray) -> Image.Image:
+        img = Image.fromarray(a)
+        return img.resize((round(img.width * height / img.height), height), Image.LANCZOS)
+
+    tiles = [[shown(a) for a in row] for row in rows]
+    width = max(sum(t.width + 4 for t in row) for row in tiles)
+    sheet = Image.new("RGB", (width, len(tiles) * (height + 4)), "white")
+    for r, row in enumerate(tiles):
+        x = 0
+        for t in row:
+            sheet.paste(t, (x, r * (height + 4)))
+            x += t.width + 4
+    sheet.save(path)
 
 
 if __name__ == "__main__":
