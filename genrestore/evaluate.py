@@ -154,8 +154,35 @@ INPAINT_BASELINES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
 }
 
 
+def _warm_up(task, rgb: np.ndarray, missing: np.ndarray) -> None:
+    """One untimed call of the model and each baseline: first calls pay for imports."""
+    task.batch_prepared([(rgb, missing)])
+    for fill in INPAINT_BASELINES.values():
+        fill(rgb, missing)
+
+
+def _inpaint_methods(task, pairs: list[tuple[np.ndarray, np.ndarray]]) -> dict:
+    """{method: scores} for the model (batched) and each baseline on (rgb, missing) pairs."""
+    originals = [rgb for rgb, _ in pairs]
+
+    def scored(outs: list[np.ndarray], seconds: float) -> dict:
+        scores = _scores(outs, originals, seconds)
+        details = [fill_detail(o, rgb, m) for o, (rgb, m) in zip(outs, pairs)]
+        scores["detail"] = round(float(np.nanmean(details)), 3)
+        return scores
+
+    t0 = time.perf_counter()
+    outs = [np.asarray(im) for im in task.batch_prepared(pairs)]
+    methods = {"model": scored(outs, time.perf_counter() - t0)}
+    for name, fill in INPAINT_BASELINES.items():
+        t0 = time.perf_counter()
+        outs = [np.where(m[..., None], fill(rgb, m), rgb) for rgb, m in pairs]
+        methods[name] = scored(outs, time.perf_counter() - t0)
+    return methods
+
+
 def evaluate_inpainter(
-    task, n: int | None = None, *, data: str | None = None, seed: int = 0
+    task, n: int | None = None, *, data: str | None = None, seed: int = 0, size: int | None = None
 ) -> dict:
     """PSNR/SSIM of an Inpainter on ``n`` held-out faces per mask kind, next to two baselines.
 
@@ -163,10 +190,12 @@ def evaluate_inpainter(
     instead (``evaluate_photo_inpainter``). ``data`` None: photos for a native model, else
     the built-in faces.
 
-    Masks are ``mask_batch(n, S, S, seed, kind)`` at the model's size S, so every run with
-    the same seed sees the same holes. Each method keeps the known pixels exactly, and is
-    scored over the whole image. The model runs batched, the baselines one image at a time;
-    ``sec_per_image`` is wall time over n either way, after one untimed warm-up call. Returns ``{"kinds": {kind: {method: {"psnr", "ssim",
+    Faces are rendered at ``size`` (default: the model's size S); masks are
+    ``mask_batch(n, S, S, seed, kind)``, so every run with the same seed sees the same holes.
+    Each method keeps the known pixels exactly, and is scored over the whole image, with
+    the fill's ``detail`` (``metrics.fill_detail``). The model runs batched, the baselines
+    one image at a time; ``sec_per_image`` is wall time over n either way, after one untimed
+    warm-up call. Returns ``{"kinds": {kind: {method: {"psnr", "ssim", "detail",
     "sec_per_image"}}}, "coverage": {kind: mean missing fraction}, "targets": ...}``.
     """
     _require("skimage", "cv2")
@@ -180,24 +209,14 @@ def evaluate_inpainter(
         raise UserError(f"number of images must be at least 1, got {n}")
     if seed < 0:  # numpy's seed sequence refuses negative entries with a bare ValueError
         raise UserError(f"seed must be 0 or more, got {seed}")
-    s = task.size
+    s = size or task.size
     faces = np.array(held_out_images(n, s, data))  # a writable copy, not the cache's memmap
     kinds, cover = {}, {}
-    warm = [(faces[0], mask_batch(1, s, s, seed, "box")[0])]  # first calls pay for imports
-    task.batch_prepared(warm)
-    for fill in INPAINT_BASELINES.values():
-        fill(*warm[0])
+    _warm_up(task, faces[0], mask_batch(1, s, s, seed, "box")[0])
     for kind in MASK_KINDS:
         masks = mask_batch(n, s, s, seed, kind)
         cover[kind] = round(float(masks.mean()), 4)
-        t0 = time.perf_counter()
-        outs = [np.asarray(im) for im in task.batch_prepared(list(zip(faces, masks)))]
-        methods = {"model": _scores(outs, faces, time.perf_counter() - t0)}
-        for name, fill in INPAINT_BASELINES.items():
-            t0 = time.perf_counter()
-            outs = [np.where(m[..., None], fill(f, m), f) for f, m in zip(faces, masks)]
-            methods[name] = _scores(outs, faces, time.perf_counter() - t0)
-        kinds[kind] = methods
+        kinds[kind] = _inpaint_methods(task, list(zip(faces, masks)))
     targets = {}
     for kind, t in INPAINT_TARGETS.items():
         got = kinds[kind]["model"]
@@ -229,11 +248,8 @@ def evaluate_photo_inpainter(task, n: int = 12, *, data: str = "skimage", seed: 
     if seed < 0:
         raise UserError(f"seed must be 0 or more, got {seed}")
     photos = held_out_photos(data)
-    fills = {"model": lambda rgb, m: np.asarray(task.batch_prepared([(rgb, m)])[0])}
-    fills.update(INPAINT_BASELINES)
-    warm = photos[0][1], photo_mask("box", *photos[0][1].shape[:2], np.random.default_rng(0))
-    for fill in fills.values():  # first calls pay for imports and allocations
-        fill(*warm)
+    rgb0 = photos[0][1]
+    _warm_up(task, rgb0, photo_mask("box", *rgb0.shape[:2], np.random.default_rng(0)))
     kinds, cover = {}, {}
     for k, kind in enumerate(PHOTO_MASK_KINDS):
         pairs = []
@@ -243,17 +259,7 @@ def evaluate_photo_inpainter(task, n: int = 12, *, data: str = "skimage", seed: 
                 (rgb, photo_mask(kind, *rgb.shape[:2], np.random.default_rng([seed, k, i])))
             )
         cover[kind] = round(float(np.mean([m.mean() for _, m in pairs])), 4)
-        methods = {}
-        for name, fill in fills.items():
-            t0 = time.perf_counter()
-            outs = [np.where(m[..., None], fill(rgb, m), rgb) for rgb, m in pairs]
-            dt = time.perf_counter() - t0
-            scores = _scores(outs, [rgb for rgb, _ in pairs], dt)
-            scores["detail"] = round(
-                float(np.nanmean([fill_detail(o, rgb, m) for o, (rgb, m) in zip(outs, pairs)])), 3
-            )
-            methods[name] = scores
-        kinds[kind] = methods
+        kinds[kind] = _inpaint_methods(task, pairs)
     targets = {}
     for kind, methods in kinds.items():
         over = methods["model"]["psnr"] - methods["telea"]["psnr"]
@@ -289,11 +295,13 @@ def _luminance_error(outputs: list[np.ndarray], grays: list[np.ndarray]) -> floa
 
 
 def evaluate_colorizer(
-    task, n: int | None = None, *, data: str | None = None, seed: int = 0
+    task, n: int | None = None, *, data: str | None = None, seed: int = 0, size: int | None = None
 ) -> dict:
     """PSNR/SSIM of a Colorizer's RGB vs the original colors of ``n`` held-out faces.
 
-    The input is the face converted to gray ("L", as PIL does); the "gray" baseline returns
+    Faces are rendered at ``size`` (default: the model's); a native model, or
+    ``data="skimage"``, is measured on the held-out photos at their own size instead. The
+    input is the face converted to gray ("L", as PIL does); the "gray" baseline returns
     that gray image as RGB (a = b = 0). ``luminance_error`` is how far the output's Lab L is
     from the input's, in gray levels. Colorization is deterministic: ``seed`` is only
     reported, so that every ``eval`` takes the same options.
@@ -307,7 +315,7 @@ def evaluate_colorizer(
     if photos:  # held-out photos at their own size (n is capped at the number of photos)
         faces = [rgb for _, rgb in held_out_photos(data)][:n]
     else:
-        faces = np.array(held_out_images(n, task.size, data))
+        faces = np.array(held_out_images(n, size or task.size, data))
     grays = [np.asarray(Image.fromarray(f).convert("L")) for f in faces]
     methods = {}
     task.batch_prepared(grays[:1])  # warm-up, untimed
@@ -336,7 +344,7 @@ def evaluate_colorizer(
     return {
         "task": "colorize",
         "model": task.name,
-        "size": "own" if photos else task.size,
+        "size": "own" if photos else size or task.size,
         "n": len(faces),
         "data": data,
         "seed": seed,

@@ -49,6 +49,13 @@ def add_parser(sub) -> None:
         "sample photos at their own size; default for photo models) or a folder",
     )
     p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
+    p.add_argument(
+        "--size",
+        type=positive,
+        default=None,
+        help="inpaint/colorize on faces: render the held-out faces at this size (default: the "
+        "model's; e.g. 256 to measure a 64-px model on 256-px faces)",
+    )
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
     add_completion_method(p)
     add_precision(p)
@@ -75,6 +82,10 @@ def run(args: argparse.Namespace) -> int:
     options = {"method": args.method} if args.family == "complete" else {}
     if args.n:  # else each evaluator's own default (it differs for faces and photos)
         options["n"] = args.n
+    if args.size:
+        if args.family not in ("inpaint", "colorize"):
+            raise UserError("--size is for eval inpaint and eval colorize")
+        options["size"] = args.size
     data = args.data or ("skimage" if getattr(task, "native", False) else "avatars")
     report = evaluator(task, data=data, seed=args.seed, **options)
     print(json.dumps(report, sort_keys=True))
