@@ -95,7 +95,7 @@ def test_inpaint_report_has_every_kind_and_method(inpainter):
     for kind, methods in r["kinds"].items():
         assert set(methods) == {"model", *INPAINT_BASELINES}
         for scores in methods.values():
-            assert set(scores) == {"psnr", "ssim", "sec_per_image"}
+            assert set(scores) == {"psnr", "ssim", "detail", "sec_per_image"}
             assert 0 < scores["psnr"] < PSNR_CAP_DB
             assert -1 <= scores["ssim"] <= 1
             assert scores["sec_per_image"] >= 0
