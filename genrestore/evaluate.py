@@ -186,9 +186,8 @@ def evaluate_inpainter(
 ) -> dict:
     """PSNR/SSIM of an Inpainter on ``n`` held-out faces per mask kind, next to two baselines.
 
-    A native (photo) model, or ``data="skimage"``, is measured on photos at their own size
-    instead (``evaluate_photo_inpainter``). ``data`` None: photos for a native model, else
-    the built-in faces.
+    ``data="skimage"`` (the default for a native photo model) or a native model on a folder
+    is measured on photos at their own size instead (``evaluate_photo_inpainter``).
 
     Faces are rendered at ``size`` (default: the model's size S); masks are
     ``mask_batch(n, S, S, seed, kind)``, so every run with the same seed sees the same holes.
@@ -202,7 +201,7 @@ def evaluate_inpainter(
     from .data.masks import MASK_KINDS, mask_batch
 
     data = data or ("skimage" if getattr(task, "native", False) else "avatars")
-    if data == "skimage" or getattr(task, "native", False):
+    if data == "skimage" or (getattr(task, "native", False) and data != "avatars"):
         return evaluate_photo_inpainter(task, n or 12, data=data, seed=seed)
     n = 256 if n is None else n
     if n < 1:
@@ -299,8 +298,9 @@ def evaluate_colorizer(
 ) -> dict:
     """PSNR/SSIM of a Colorizer's RGB vs the original colors of ``n`` held-out faces.
 
-    Faces are rendered at ``size`` (default: the model's); a native model, or
-    ``data="skimage"``, is measured on the held-out photos at their own size instead. The
+    Faces are rendered at ``size`` (default: the model's); ``data="skimage"`` (the default
+    for a native photo model) or a native model on a folder is measured on photos at their
+    own size instead. The
     input is the face converted to gray ("L", as PIL does); the "gray" baseline returns
     that gray image as RGB (a = b = 0). ``luminance_error`` is how far the output's Lab L is
     from the input's, in gray levels. Colorization is deterministic: ``seed`` is only
@@ -308,7 +308,7 @@ def evaluate_colorizer(
     """
     _require("skimage")
     data = data or ("skimage" if getattr(task, "native", False) else "avatars")
-    photos = data == "skimage" or getattr(task, "native", False)
+    photos = data == "skimage" or (getattr(task, "native", False) and data != "avatars")
     n = n if n is not None else (len(SKIMAGE_PHOTOS) if photos else 256)
     if n < 1:
         raise UserError(f"number of images must be at least 1, got {n}")
