@@ -16,10 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import time
 
 import numpy as np
 import torch
+from inference_speed import best_of  # benchmarks/ is the script's folder, on sys.path
 from PIL import Image
 
 
@@ -28,15 +28,6 @@ def cpu_name() -> str:
 
     isa = torch.backends.cpu.get_cpu_capability()
     return f"{cpu_model() or platform.processor()} ({isa})"
-
-
-def best_of(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def quality(n: int) -> None:
@@ -86,8 +77,8 @@ def speed() -> None:
         gray = np.asarray(Image.fromarray(rgb).convert("L"))
         inpainter.batch_prepared([(rgb, missing)])  # warm-up
         colorizer.batch_prepared([gray])
-        t_in = best_of(lambda rgb=rgb, m=missing: inpainter.batch_prepared([(rgb, m)]))
-        t_col = best_of(lambda g=gray: colorizer.batch_prepared([g]))
+        t_in = best_of(lambda rgb=rgb, m=missing: inpainter.batch_prepared([(rgb, m)]), 3)
+        t_col = best_of(lambda g=gray: colorizer.batch_prepared([g]), 3)
         chosen = inpainter.pick((rgb, missing)).name if hasattr(inpainter, "pick") else ""
         print(f"  {w}x{h}: inpaint {t_in:.3f} s, colorize {t_col:.3f} s  ({chosen})")
 
