@@ -232,3 +232,18 @@ def test_photo_evaluation_reports_the_baselines_and_detail(tiny_photo_models):
     report = evaluate_colorizer(load(tiny_photo_models["colorize"]), 2)
     assert report["n"] == 2 and "got_psnr_over_gray" in report["targets"]
     assert report["methods"]["model"]["luminance_error"] < 1.0
+
+
+def test_an_untrained_native_inpainter_returns_the_smooth_fill():
+    from genrestore.images import tensor_to_uint8, uint8_to_tensor
+    from genrestore.models import build_inference_model
+    from genrestore.tasks import Inpainter
+
+    cfg = dataclasses.replace(preset("photo-inpaint").model, nf=4, depth=2, n_res=1)
+    task = Inpainter(build_inference_model("inpaint", cfg).eval(), "inpaint", cfg, {})
+    rgb = _scene(40, 50, 7)
+    missing = np.zeros((40, 50), bool)
+    missing[10:30, 5:25] = True
+    known = torch.from_numpy(~missing)[None, None].float()
+    smooth = tensor_to_uint8(pull_push(uint8_to_tensor(rgb[None]), known))[0]
+    assert np.array_equal(np.asarray(task(rgb, missing)), smooth)

@@ -6,8 +6,10 @@ plain convolutions over a hole filled with zeros cannot.
 
 ``native`` models are fully convolutional and run at the image's own size (any H, W: the
 input is padded to a multiple of 2**depth and the output cropped back). A native inpainter
-gets the hole pre-filled with a guess (``pull_push`` or a coarser level's answer) and
-predicts a correction of it, so the same network serves every level of a coarse-to-fine
+gets the hole pre-filled with a guess (the smooth ``pull_push`` fill, plus at the finer
+pyramid levels the correction that the network made to it one level down, upsampled) and
+predicts a correction of that guess (zero before training, so an untrained model is
+pull-push), so the same network serves every level of a coarse-to-fine
 pyramid (tasks/restore.py).
 """
 
@@ -138,6 +140,9 @@ class InpaintUNet(nn.Module):
         self.native = cfg.native
         self.net = UNet(4, 3, cfg.nf, cfg.depth, cfg.n_res, cfg.gated, tanh=not self.native)
         self.multiple = 2**cfg.depth
+        if self.native:  # an untrained native model returns its guess: training starts there
+            nn.init.zeros_(self.net.head.weight)
+            nn.init.zeros_(self.net.head.bias)
 
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, guess: torch.Tensor | None = None

@@ -19,6 +19,7 @@ from PIL import Image
 from ..color import lab_scaled_to_rgb, rgb_to_lab_scaled
 from ..errors import UserError
 from ..images import open_image, tensor_to_uint8, uint8_to_tensor
+from ..models.unet import pull_push
 from .base import Task, composite, finite, open_image_and_mask
 from .letterbox import from_model, letterbox, mask_to_model
 
@@ -130,25 +131,33 @@ class Inpainter(Restorer):
         return results
 
     def _fill_native(self, rgb: np.ndarray, missing: np.ndarray) -> torch.Tensor:
-        """uint8 (H, W, 3), bool (H, W) -> (3, H, W) in [-1, 1]: coarse-to-fine fill."""
+        """uint8 (H, W, 3), bool (H, W) -> (3, H, W) in [-1, 1]: coarse-to-fine fill.
+
+        Each level's guess is its own ``pull_push`` fill plus the correction the network
+        made one level down (upsampled); above the coarsest level only a window around the
+        hole is computed.
+        """
         image = uint8_to_tensor(rgb[None])
         mask = torch.from_numpy(missing)[None, None].float()
-        answer = None
+        answer = correction = None
         for h, w in pyramid_sizes(*missing.shape, self.config.coarse):
             if (h, w) == missing.shape:
                 x, m = image, mask
             else:  # a level's pixel is missing if any part of it is (as in training)
                 x = F.interpolate(image, size=(h, w), mode="area")
                 m = (F.interpolate(mask, size=(h, w), mode="area") > 1e-3).float()
-            if answer is None:  # the coarsest level: the whole image, a pull-push guess
-                answer = self._run_native(x, m, None) * m + x * (1 - m)
-                continue
-            guess = F.interpolate(answer, size=(h, w), mode="bilinear", align_corners=False)
-            y0, y1, x0, x1 = hole_window(m[0, 0], CONTEXT)
-            window = (..., slice(y0, y1), slice(x0, x1))
-            answer = x.clone()  # every missing pixel lies inside the window
-            pred = self._run_native(x[window], m[window], guess[window])
-            answer[window] = pred * m[window] + x[window] * (1 - m[window])
+            window = (..., slice(None), slice(None))
+            up = torch.zeros_like(m)
+            if correction is not None:  # every missing pixel lies inside the window
+                y0, y1, x0, x1 = hole_window(m[0, 0], CONTEXT)
+                window = (..., slice(y0, y1), slice(x0, x1))
+                up = F.interpolate(correction, size=(h, w), mode="bilinear")
+            xw, mw = x[window], m[window]
+            smooth = pull_push(xw, 1 - mw)
+            pred = self._run_native(xw, mw, smooth + up[window] * mw)
+            answer, correction = x.clone(), torch.zeros_like(x)
+            answer[window] = pred * mw + xw * (1 - mw)
+            correction[window] = (pred - smooth) * mw
         return answer[0]
 
 

@@ -159,17 +159,19 @@ class InpaintRecipe(RestoreRecipe):
         return batch
 
     def predict(self, net: nn.Module, b: dict) -> torch.Tensor:
-        """A native network learns both pyramid steps of tasks/restore.py: filling a hole
-        from a ``pull_push`` guess (the coarsest level), and correcting the upsampled answer
-        of the same network at half the size (every finer level)."""
+        """A native network learns both pyramid steps of tasks/restore.py: correcting the
+        ``pull_push`` fill of a hole (the coarsest level), and correcting it once more where
+        the guess also carries the network's own correction at half the size, upsampled
+        (every finer level)."""
         real, mask = b["real"], b["mask"]
         if not self.model_cfg.native:
             return net(real, mask)
         with torch.no_grad():
             small, small_mask = F.avg_pool2d(real, 2), F.max_pool2d(mask, 2)
-            coarse = net(small, small_mask) * small_mask + small * (1 - small_mask)
-            up = F.interpolate(coarse, size=real.shape[-2:], mode="bilinear", align_corners=False)
-            guess = torch.where(b["from_coarse"], up, pull_push(real, 1 - mask))
+            small_smooth = pull_push(small, 1 - small_mask)
+            correction = (net(small, small_mask, small_smooth) - small_smooth) * small_mask
+            up = F.interpolate(correction, size=real.shape[-2:], mode="bilinear")
+            guess = pull_push(real, 1 - mask) + up * mask * b["from_coarse"]
         return net(real, mask, guess)
 
     def d_views(self, b: dict, pred: torch.Tensor):
