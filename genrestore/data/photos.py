@@ -3,8 +3,8 @@
 ``--data photos`` trains on random square crops of these photos at many scales (a crop may
 be a whole scene shrunk or a patch at nearly full resolution), with flips and a mild
 brightness / contrast / saturation jitter (never hue: colorization learns real colours).
-The crops are cut once per (size, count, seed) and cached as a memory-mapped .npy like the
-face set. Only photographs are used (the packages' abstract and vector wallpapers are
+The crops are cut once per (size, count, seed), balanced over colours (``make_crops``) and
+cached as a memory-mapped .npy like the face set. Only photographs are used (the packages' abstract and vector wallpapers are
 not); ``PHOTOS`` names each one, and the model card records the list.
 
 Missing packages are one clear error naming the ``apt-get install`` that brings them.
@@ -23,7 +23,7 @@ from PIL import Image, ImageEnhance
 from ..errors import UserError
 from .cache import cache_dir, cache_lock, load_array, save_array
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: colour-balanced crops
 SOURCE = "photos"
 PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers")
 MAX_SIDE = 1600  # each photo is shrunk to this long side once; crops come from that copy
@@ -132,16 +132,45 @@ def random_crop(photo: Image.Image, size: int, rng: np.random.Generator) -> np.n
     return np.asarray(crop, dtype=np.uint8)
 
 
+HUE_BINS = 8  # colour classes for balancing: 8 hue sectors, plus one for near-gray crops
+NEUTRAL_CHROMA = 8.0  # a crop whose mean Lab chroma is below this counts as near-gray
+CANDIDATES = 2  # crops cut per crop kept, to choose a colour-balanced set from
+
+
+def colour_class(crops: np.ndarray) -> np.ndarray:
+    """(N,) int: each crop's colour class from its mean Lab a/b (0 = near gray, 1-8 = hue)."""
+    import torch
+
+    from ..color import rgb_to_lab_scaled
+
+    x = torch.from_numpy(np.ascontiguousarray(crops[:, ::8, ::8])).permute(0, 3, 1, 2)
+    _, ab = rgb_to_lab_scaled(x.float() / 127.5 - 1.0)
+    a, b = (ab.mean((2, 3)) * 110.0).numpy().T
+    hue = np.floor((np.arctan2(b, a) + np.pi) / (2 * np.pi) * HUE_BINS).astype(int) % HUE_BINS
+    return np.where(np.hypot(a, b) < NEUTRAL_CHROMA, 0, 1 + hue)
+
+
 def make_crops(files: list[Path], count: int, size: int, seed: int = 0) -> np.ndarray:
-    """uint8 (count, size, size, 3): ``count`` crops spread evenly over ``files``."""
+    """uint8 (count, size, size, 3): colour-balanced crops from ``files``.
+
+    ``CANDIDATES * count`` crops are cut, spread evenly over the files, and ``count`` of
+    them are drawn with weights inversely proportional to the size of their colour class
+    (as Zhang et al.'s colorization rebalances rare colours): the wallpapers are mostly
+    green leaves and yellow flowers, and a colorizer trained on them as they are paints
+    every unfamiliar photo green.
+    """
     rng = np.random.default_rng([seed, size, count])
-    out = np.empty((count, size, size, 3), np.uint8)
-    which = np.arange(count) % len(files)
+    n = CANDIDATES * count
+    cut = np.empty((n, size, size, 3), np.uint8)
+    which = np.arange(n) % len(files)
     for k, path in enumerate(files):
         photo = _shrunk(path)
         for i in np.flatnonzero(which == k):
-            out[i] = random_crop(photo, size, rng)
-    return out[rng.permutation(count)]
+            cut[i] = random_crop(photo, size, rng)
+    classes = colour_class(cut)
+    weight = 1.0 / np.bincount(classes, minlength=HUE_BINS + 1)[classes]
+    keep = rng.choice(n, size=count, replace=False, p=weight / weight.sum())
+    return cut[keep]
 
 
 def load_photo_crops(count: int, size: int, *, seed: int = 0) -> np.ndarray:
