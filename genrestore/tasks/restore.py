@@ -56,6 +56,7 @@ class Restorer(Task):
 
 
 CONTEXT = 48  # px of known context around the hole at the finer levels (the window's margin)
+MAX_NATIVE_PIXELS = 4_000_000  # larger photos are filled at the largest level below this
 
 
 def hole_window(missing: torch.Tensor, margin: int) -> tuple[int, int, int, int]:
@@ -140,7 +141,9 @@ class Inpainter(Restorer):
         image = uint8_to_tensor(rgb[None])
         mask = torch.from_numpy(missing)[None, None].float()
         answer = correction = None
-        for h, w in pyramid_sizes(*missing.shape, self.config.coarse):
+        sizes = pyramid_sizes(*missing.shape, self.config.coarse)
+        levels = [hw for hw in sizes if hw[0] * hw[1] <= MAX_NATIVE_PIXELS] or sizes[:1]
+        for h, w in levels:
             if (h, w) == missing.shape:
                 x, m = image, mask
             else:  # a level's pixel is missing if any part of it is (as in training)
@@ -158,6 +161,8 @@ class Inpainter(Restorer):
             answer, correction = x.clone(), torch.zeros_like(x)
             answer[window] = pred * mw + xw * (1 - mw)
             correction[window] = (pred - smooth) * mw
+        if answer.shape[-2:] != missing.shape:  # above MAX_NATIVE_PIXELS: the fill upsampled
+            answer = F.interpolate(answer, size=missing.shape, mode="bicubic")
         return answer[0]
 
 
