@@ -247,3 +247,19 @@ def test_an_untrained_native_inpainter_returns_the_smooth_fill():
     known = torch.from_numpy(~missing)[None, None].float()
     smooth = tensor_to_uint8(pull_push(uint8_to_tensor(rgb[None]), known))[0]
     assert np.array_equal(np.asarray(task(rgb, missing)), smooth)
+
+
+def test_crops_are_colour_balanced(tmp_path):
+    mate = tmp_path / "mate" / "nature"
+    mate.mkdir(parents=True)
+    plasma = tmp_path / "wallpapers" / "BytheWater" / "contents" / "images"
+    plasma.mkdir(parents=True)
+    for name in photos.PHOTOS["mate-backgrounds"][:3]:  # three green photos ...
+        Image.new("RGB", (90, 60), (40, 160, 50)).save(mate / f"{name}.png")
+    Image.new("RGB", (90, 60), (200, 40, 40)).save(plasma / "90x60.png")  # ... and a red one
+    roots = {"mate-backgrounds": str(mate), "plasma-workspace-wallpapers": str(plasma.parents[2])}
+    crops = photos.make_crops(photos.photo_files(roots), 40, 16)
+    classes = photos.colour_class(crops)
+    assert len(set(classes)) == 2
+    red = photos.colour_class(np.full((1, 16, 16, 3), (200, 40, 40), np.uint8))[0]
+    assert (classes == red).mean() >= 0.4  # 1 of 4 photos, half of the crops kept
