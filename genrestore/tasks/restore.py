@@ -2,11 +2,13 @@
 
 A model of fixed size (the 64-px face models) sees a letterboxed copy of the image and its
 answer is resized back. A ``native`` model (the photo models) is fully convolutional and
-works at the image's own size: an inpainter fills the hole coarse-to-fine (a pyramid
-that halves the image until its long side is at most ``config.coarse``; the coarsest level
-starts from a smooth ``pull_push`` fill, each finer one from the upsampled answer of the
-level below, in a window around the hole), and a colorizer predicts a/b at most ``config.max_side`` on the long side and
-keeps the input's full-resolution L. Either way known pixels / luminance come back exactly.
+works at the image's own size. An inpainter fills the hole coarse to fine, on a pyramid
+that halves the image until its long side is at most ``config.coarse``: at every level the
+network corrects a guess, that level's smooth ``pull_push`` fill plus the correction it
+made one level down (upsampled), and above the coarsest level only a window around the
+hole is computed. A colorizer predicts a/b at most ``config.max_side`` on the long side
+and keeps the input's full-resolution L. Either way the known pixels (inpainting) or the
+luminance (colorization) come back exactly.
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ MAX_NATIVE_PIXELS = 4_000_000  # larger photos are filled at the largest level b
 def hole_window(missing: torch.Tensor, margin: int) -> tuple[int, int, int, int]:
     """(y0, y1, x0, x1): the bounding box of ``missing`` (H, W) grown by ``margin``, clipped.
 
-    Above the coarsest level the fill only refines an upsampled answer, so the network runs
-    on this window instead of the whole image (a box of 25 % of each side: ~1/4 the pixels).
+    Above the coarsest level the network only refines a guess that already carries the
+    coarser levels' answer, so it runs on this window instead of the whole image (for a box
+    of 25 % of each side, about a quarter of the pixels).
     """
     rows = torch.nonzero(missing.any(1)).flatten()
     cols = torch.nonzero(missing.any(0)).flatten()
