@@ -4,8 +4,9 @@
 be a whole scene shrunk or a patch at nearly full resolution), with flips and a mild
 brightness / contrast / saturation jitter (never hue: colorization learns real colours).
 The crops are cut once per (size, count, seed), balanced over colours (``make_crops``) and
-cached as a memory-mapped .npy like the face set. Only photographs are used (the packages' abstract and vector wallpapers are
-not); ``PHOTOS`` names each one, and the model card records the list.
+cached as a memory-mapped .npy like the face set. Only photographs are used (not the
+packages' abstract and vector wallpapers); ``PHOTOS`` names each one, and the model card
+records the list.
 
 Missing packages are one clear error naming the ``apt-get install`` that brings them.
 """
