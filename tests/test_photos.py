@@ -247,6 +247,10 @@ def test_an_untrained_native_inpainter_returns_the_smooth_fill():
     known = torch.from_numpy(~missing)[None, None].float()
     smooth = tensor_to_uint8(pull_push(uint8_to_tensor(rgb[None]), known))[0]
     assert np.array_equal(np.asarray(task(rgb, missing)), smooth)
+    big = _scene(300, 420, 9)  # several pyramid levels: still the network-free method
+    hole = np.zeros((300, 420), bool)
+    hole[40:200, 100:180] = True
+    assert np.array_equal(np.asarray(task(big, hole)), np.asarray(load("pull-push")(big, hole)))
 
 
 def test_crops_are_colour_balanced(tmp_path):
@@ -269,3 +273,18 @@ def test_eval_size_is_for_restoration_only(capsys):
     rc, _, err = run_cli(capsys, "eval", "gan", "--size", "128", "-n", "2")
     assert rc != 0
     assert_one_line_error(err, "--size")
+
+
+def test_pull_push_is_the_photo_inpainter_while_none_is_shipped(tmp_path, monkeypatch):
+    from genrestore.tasks import auto
+
+    monkeypatch.setenv("GENRESTORE_CHECKPOINTS", str(tmp_path))  # no photo models here
+    task = auto("inpaint")
+    assert task.photo.name == "pull-push" and "faces-inpaint-64" in task.name
+    rgb = _scene(300, 420, 8)
+    missing = np.zeros((300, 420), bool)
+    missing[100:180, 150:260] = True  # a 3-level pyramid at the default coarse side
+    out = np.asarray(task(rgb, missing))
+    assert task.pick((rgb, missing)) is task.photo
+    assert out.shape == rgb.shape and np.array_equal(out[~missing], rgb[~missing])
+    assert np.array_equal(out, np.asarray(load("pull-push")(rgb, missing)))

@@ -49,8 +49,9 @@ def _add_restore_options(p: argparse.ArgumentParser, model: str) -> None:
         "--model",
         default="auto",
         help=f"'auto' (default): each image goes to the face model ({model}) if the face VAE "
-        f"recognises it as a face of the built-in kind, else to the photo model "
-        f"(photos-{model.split('-')[1]}); or a shipped model name, .safetensors path or run folder",
+        "recognises it as a face of the built-in kind, else to the photo model (inpainting: "
+        "the network-free 'pull-push' while no photo inpainter is shipped); or a shipped "
+        "model name, 'pull-push', a .safetensors path or a run folder",
     )
     p.add_argument(
         "--overwrite",

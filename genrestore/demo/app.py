@@ -33,17 +33,19 @@ from .widgets import (
 
 log = logging.getLogger("genrestore")
 
-# Every family's shipped models (face, then photo), in the registry's order, and the face
-# VAE that routes the "auto" choices; a tab shows the models it can run.
-DEFAULT_MODELS = tuple(
-    name for f in families().values() for name in (f.shipped, f.shipped_photo) if name
-)
+# Every family's shipped model, in the registry's order, and the face VAE that routes the
+# "auto" choices; the photo models (or their fallback) are added by load_models.
+DEFAULT_MODELS = tuple(f.shipped for f in families().values() if f.shipped)
 
 
 def load_models(names=DEFAULT_MODELS) -> tuple[dict, dict[str, str]]:
-    """Load each shipped model once -> ({name: task object}, {name: why it is missing})."""
+    """Load each model once -> ({name: task object}, {name: why it is missing})."""
     from genrestore import load
+    from genrestore.tasks.auto import photo_model
 
+    if names is DEFAULT_MODELS:  # and the photo model of each family that has one
+        photo = (photo_model(f.name) for f in families().values() if f.shipped_photo)
+        names = DEFAULT_MODELS + tuple(n for n in photo if n)
     loaded, problems = {}, {}
     for name in names:
         try:
@@ -56,14 +58,15 @@ def load_models(names=DEFAULT_MODELS) -> tuple[dict, dict[str, str]]:
 
 def with_auto(loaded: dict) -> dict:
     """``loaded`` with, first, an "auto (face or photo)" entry per family that has both."""
-    from genrestore.tasks.auto import DETECTOR, FaceDetector, routed
+    from genrestore.tasks.auto import DETECTOR, FaceDetector, photo_model, routed
 
     out = {}
     if DETECTOR in loaded:
         detector = FaceDetector(loaded[DETECTOR])
         for fam in families().values():
-            if fam.shipped in loaded and fam.shipped_photo in loaded:
-                task = routed(loaded[fam.shipped], loaded[fam.shipped_photo], detector)
+            photo = photo_model(fam.name) if fam.shipped_photo else None
+            if fam.shipped in loaded and photo in loaded:
+                task = routed(loaded[fam.shipped], loaded[photo], detector)
                 out[task.name] = task
     return {**out, **loaded}
 

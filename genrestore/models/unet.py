@@ -157,6 +157,23 @@ class InpaintUNet(nn.Module):
         return x + self.net(padded)[..., :h, :w]
 
 
+class SmoothFill(nn.Module):
+    """A native inpainter with no weights: it returns its guess (``pull_push`` in the hole).
+
+    Run by the same coarse-to-fine pipeline as a trained native model, it is the classical
+    "pull-push" method that a trained model's correction starts from (an untrained
+    ``InpaintUNet`` with ``native`` gives exactly the same output).
+    """
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, guess: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        mask = mask.to(image.dtype)
+        if guess is None:
+            guess = pull_push(image, 1 - mask)
+        return image * (1 - mask) + guess.to(image.dtype) * mask
+
+
 class ColorizeUNet(nn.Module):
     """L (N, 1, H, W) scaled to [-1, 1] -> ab (N, 2, H, W) scaled to [-1, 1] (ab / 110).
 

@@ -16,7 +16,7 @@ from .auto import auto
 from .base import Task, open_image_and_mask
 from .complete import Completer, LatentEncoder
 from .generate import Generator, latents
-from .restore import Colorizer, Inpainter, Restorer
+from .restore import PULL_PUSH, Colorizer, Inpainter, Restorer, pull_push_inpainter
 from .runs import CHECKPOINT, export, inference_checkpoint, is_run_dir
 from .shipped import checkpoint_dirs, list_models, resolve_model_path
 
@@ -46,9 +46,12 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", precision: str = 
     """Load a shipped model by name, a checkpoint by path, or a training run directory.
 
     Returns the family's task object: Generator (gan, vae), Inpainter or Colorizer.
+    ``"pull-push"`` is the network-free photo inpainter (``restore.pull_push_inpainter``).
     ``precision``: "auto" (the fastest measured on this machine; ``$GENRESTORE_PRECISION``
     overrides it), "fp32" or "bf16" (and "fp16" on CUDA).
     """
+    if str(name_or_path) == PULL_PUSH:  # the network-free photo inpainter
+        return pull_push_inpainter(choose(device, precision, "inference"))
     path = resolve_model_path(name_or_path)
     if path.is_dir():
         ck = inference_checkpoint(path)  # a run directory: its EMA weights

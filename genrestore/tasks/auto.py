@@ -24,7 +24,7 @@ from ..errors import UserError
 from ..families import family as get_family
 from ..images import uint8_to_tensor
 from .letterbox import letterbox, mask_to_model
-from .restore import Colorizer, Inpainter, Restorer
+from .restore import PULL_PUSH, Colorizer, Inpainter, Restorer
 
 FACE_MAX_ERROR = 22.0  # mean |reconstruction - input| in gray levels, known pixels only
 DETECTOR = "faces-vae-64"
@@ -109,10 +109,24 @@ class AutoColorizer(Routed, Colorizer):
     """A Colorizer that sends built-in-style faces to the face model, the rest to photos."""
 
 
+# What photos get while a family has no trained photo model shipped.
+PHOTO_FALLBACK = {"inpaint": PULL_PUSH}
+
+
+def photo_model(family: str) -> str | None:
+    """The photo model ``auto`` uses for ``family``: the shipped one, else the fallback."""
+    from .shipped import list_models
+
+    name = get_family(family).shipped_photo
+    if name and name in {m["name"] for m in list_models()}:
+        return name
+    return PHOTO_FALLBACK.get(family)
+
+
 def auto(family: str, device: str = "cpu", precision: str = "auto") -> Restorer:
     """The ``--model auto`` task of ``family`` ("inpaint" or "colorize").
 
-    With only one of the two shipped models present, that one is used for everything.
+    With only one of the two models present, that one is used for everything.
     """
     from . import load
     from .shipped import list_models
@@ -121,10 +135,10 @@ def auto(family: str, device: str = "cpu", precision: str = "auto") -> Restorer:
     if not fam.shipped_photo:
         raise UserError(f"--model auto is for inpaint and colorize, not {family}")
     have = {m["name"] for m in list_models()}
-    names = [n for n in (fam.shipped, fam.shipped_photo) if n in have]
+    names = [n for n in (fam.shipped if fam.shipped in have else None, photo_model(family)) if n]
     if not names:
         raise UserError(f"no shipped {family} model found; pass --model NAME or a path")
-    if len(names) == 1 or DETECTOR not in have:
+    if len(names) == 1 or DETECTOR not in have:  # nothing to choose between
         return load(names[0], device, precision)
     face, photo = (load(n, device, precision) for n in names)
     return routed(face, photo, FaceDetector(load(DETECTOR, device, precision)))

@@ -83,7 +83,8 @@ class Task:
             card,
             name,
         )
-        self.device = next(model.parameters()).device
+        weights = next(model.parameters(), None)  # a network-free method has none
+        self.device = weights.device if weights is not None else torch.device("cpu")
         self.compute = compute or choose(self.device, "auto", "inference")
         self.size = config.size
 

@@ -169,6 +169,28 @@ class Inpainter(Restorer):
         return answer[0]
 
 
+PULL_PUSH = "pull-push"  # the network-free photo inpainter's name for load() and --model
+
+
+def pull_push_inpainter(compute=None) -> Inpainter:
+    """The classical coarse-to-fine pull-push inpainter (no weights, any size).
+
+    The same pipeline as a native photo model whose correction is zero: what the photo
+    inpainting model starts from, and what ``--model auto`` uses for photos while no
+    trained photo inpainter is shipped.
+    """
+    from ..families.inpaint import InpaintConfig
+    from ..models.unet import SmoothFill
+
+    card = {
+        "name": PULL_PUSH,
+        "family": "inpaint",
+        "data": "none: a classical method (pull-push, Gortler et al. 1996), coarse to fine",
+    }
+    cfg = InpaintConfig(size=128, native=True)
+    return Inpainter(SmoothFill(), "inpaint", cfg, card, PULL_PUSH, compute)
+
+
 class Colorizer(Restorer):
     """Colors a grayscale image: ``colorizer(gray)`` -> RGB PIL image of the input's size.
 
