@@ -4,8 +4,9 @@
 
 Quality (scikit-image's sample photos at their own size, up to 768 px; never trained on):
 box (20-30 % of each side) and thick-stroke inpainting, PSNR / SSIM / fill detail, for the
-photo model, the 64-px face model (what a user got before the photo models), OpenCV Telea
-and scikit-image biharmonic; colorization PSNR for both models and the gray image.
+photo inpainter (photos-inpaint, or the network-free pull-push while none is shipped), the
+64-px face model (what a user got before the photo path), OpenCV Telea and scikit-image
+biharmonic; colorization PSNR for both models and the gray image.
 
 Speed (the default ``--model auto`` path, which first asks the face VAE): one photo of
 512x512, 768x512 and 1024x768 inpainted (box) and colorized, best of 3, on this CPU.
@@ -34,8 +35,10 @@ def quality(n: int) -> None:
     from genrestore.evaluate import evaluate_colorizer, evaluate_inpainter
     from genrestore.tasks import load
 
+    from genrestore.tasks.auto import photo_model
+
     rows = {}
-    for name in ("photos-inpaint", "faces-inpaint-64"):
+    for name in (photo_model("inpaint"), "faces-inpaint-64"):
         report = evaluate_inpainter(load(name), n, data="skimage")
         for kind, methods in report["kinds"].items():
             rows.setdefault(kind, {})[name] = methods["model"]
