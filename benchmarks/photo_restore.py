@@ -34,7 +34,6 @@ def cpu_name() -> str:
 def quality(n: int) -> None:
     from genrestore.evaluate import evaluate_colorizer, evaluate_inpainter
     from genrestore.tasks import load
-
     from genrestore.tasks.auto import photo_model
 
     rows = {}
