@@ -5,8 +5,8 @@
 Writes gan.png, vae.png (samples), inpaint.png and colorize.png (input / result / original
 rows) and complete.png (visible region, four completions, original), for each shipped model
 that is present; photos.png: scikit-image's sample photos restored at their own size by the
-photo models (damaged, OpenCV Telea, photos-inpaint, original; gray, photos-colorize,
-original), each shown shrunk to one height.
+photo models (damaged, OpenCV Telea, the photo inpainter that --model auto uses, original;
+gray, photos-colorize, original), each shown shrunk to one height.
 """
 
 from __future__ import annotations
@@ -107,7 +107,9 @@ def photo_figure(path: Path, height: int = 220) -> None:
 
     from genrestore.evaluate import held_out_photos, photo_mask
 
-    inp, col = _try_load("photos-inpaint"), _try_load("photos-colorize")
+    from genrestore.tasks.auto import photo_model
+
+    inp, col = _try_load(photo_model("inpaint")), _try_load("photos-colorize")
     if inp is None or col is None:
         return
     photos = dict(held_out_photos("skimage"))
