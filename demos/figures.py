@@ -106,7 +106,6 @@ def photo_figure(path: Path, height: int = 220) -> None:
     import cv2
 
     from genrestore.evaluate import held_out_photos, photo_mask
-
     from genrestore.tasks.auto import photo_model
 
     inp, col = _try_load(photo_model("inpaint")), _try_load("photos-colorize")
