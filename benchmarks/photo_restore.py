@@ -33,7 +33,7 @@ def cpu_name() -> str:
 
 def quality(n: int) -> None:
     from genrestore.evaluate import evaluate_colorizer, evaluate_inpainter
-    from genrestore.tasks import load
+    from genrestore.tasks import list_models, load
     from genrestore.tasks.auto import photo_model
 
     rows = {}
@@ -53,7 +53,8 @@ def quality(n: int) -> None:
             )
     print("colorization (PSNR dB, luminance error in gray levels):")
     gray = None
-    for name in ("photos-colorize", "faces-colorize-64"):
+    shipped = {m["name"] for m in list_models()}
+    for name in [n for n in ("photos-colorize", "faces-colorize-64") if n in shipped]:
         report = evaluate_colorizer(load(name), data="skimage")
         gray = report["methods"]["gray"]
         m = report["methods"]["model"]

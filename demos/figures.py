@@ -6,7 +6,7 @@ Writes gan.png, vae.png (samples), inpaint.png and colorize.png (input / result 
 rows) and complete.png (visible region, four completions, original), for each shipped model
 that is present; photos.png: scikit-image's sample photos restored at their own size by the
 photo models (damaged, OpenCV Telea, the photo inpainter that --model auto uses, original;
-gray, photos-colorize, original), each shown shrunk to one height.
+and, once one is shipped, gray, photos-colorize, original), each shown shrunk to one height.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ def _show(img: Image.Image) -> Image.Image:
 
 def _grid(tiles: list[Image.Image], cols: int) -> Image.Image:
     return image_grid([_show(t) for t in tiles], cols=cols, pad=4)
+
+
+def _shipped() -> set[str]:
+    return {m["name"] for m in genrestore.list_models()}
 
 
 def _try_load(name: str):
@@ -108,8 +112,9 @@ def photo_figure(path: Path, height: int = 220) -> None:
     from genrestore.evaluate import held_out_photos, photo_mask
     from genrestore.tasks.auto import photo_model
 
-    inp, col = _try_load(photo_model("inpaint")), _try_load("photos-colorize")
-    if inp is None or col is None:
+    inp = _try_load(photo_model("inpaint"))
+    col = _try_load("photos-colorize") if "photos-colorize" in _shipped() else None
+    if inp is None:
         return
     photos = dict(held_out_photos("skimage"))
     rows = []
@@ -119,7 +124,7 @@ def photo_figure(path: Path, height: int = 220) -> None:
         damaged = np.where(missing[..., None], 255, rgb).astype(np.uint8)
         telea = cv2.inpaint(rgb, missing.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
         rows.append([damaged, telea, np.asarray(inp(rgb, missing)), rgb])
-    for name in ("astronaut", "stereo_motorcycle"):
+    for name in ("astronaut", "stereo_motorcycle") if col is not None else ():
         rgb = photos[name]
         gray = np.asarray(Image.fromarray(rgb).convert("L").convert("RGB"))
         rows.append([gray, np.asarray(col(Image.fromarray(gray))), rgb])
