@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import DataConfig, TrainConfig
-from . import Family
+from . import PHOTO_NATIVE, Family
 
 
 @dataclass(frozen=True)
@@ -38,21 +38,10 @@ FAMILY = Family(
     config=ColorizeConfig,
     presets={
         "colorize-64": TrainConfig(family="colorize", model=ColorizeConfig(), batch=32),
-        # Natural photos: no adversary (a wrong vivid colour costs more than a muted one).
+        # Natural photos: MSE, no adversary (a wrong vivid colour costs more than a muted one).
         "photo-colorize": TrainConfig(
             family="colorize",
-            model=ColorizeConfig(
-                size=128,
-                native=True,
-                nf=16,
-                depth=4,
-                n_res=4,
-                loss="mse",
-                adv_weight=0.0,
-                fm_weight=0.0,
-                lr_g=2e-4,  # 5e-4 with beta1 0.5 saturated the tanh head at step 250
-                beta1=0.9,
-            ),
+            model=ColorizeConfig(**PHOTO_NATIVE, loss="mse"),
             data=DataConfig(source="photos"),
             batch=16,
         ),
