@@ -288,3 +288,12 @@ def test_pull_push_is_the_photo_inpainter_while_none_is_shipped(tmp_path, monkey
     assert task.pick((rgb, missing)) is task.photo
     assert out.shape == rgb.shape and np.array_equal(out[~missing], rgb[~missing])
     assert np.array_equal(out, np.asarray(load("pull-push")(rgb, missing)))
+
+
+def test_auto_is_not_a_model_file(capsys, tmp_path):
+    with pytest.raises(UserError, match=r"genrestore.auto\('inpaint'\)"):
+        load("auto")
+    out = str(tmp_path / "x.png")
+    rc, _, err = run_cli(capsys, "generate", "--model", "auto", "-n", "1", "--out", out)
+    assert rc != 0
+    assert_one_line_error(err, "auto")

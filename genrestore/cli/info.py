@@ -45,6 +45,12 @@ def _models(args: argparse.Namespace) -> int:
     for m in models:
         print(f"{m['name']:<24} {'  '.join(map(str, _card_summary(m['card'])))}")
         print(f"{'':<24} {m['path']}")
+    from ..tasks.restore import PULL_PUSH
+
+    print(
+        f"{PULL_PUSH:<24} inpaint  built in, no weights: photos at their own size, coarse to fine"
+    )
+    print(f"{'auto':<24} inpaint/colorize: the face model or the photo path, per image")
     return 0
 
 

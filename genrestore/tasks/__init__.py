@@ -50,6 +50,11 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", precision: str = 
     ``precision``: "auto" (the fastest measured on this machine; ``$GENRESTORE_PRECISION``
     overrides it), "fp32" or "bf16" (and "fp16" on CUDA).
     """
+    if str(name_or_path) == "auto":
+        raise UserError(
+            "'auto' picks a face or a photo model per image: use genrestore.auto('inpaint') "
+            "or genrestore.auto('colorize') (--model auto on inpaint and colorize)"
+        )
     if str(name_or_path) == PULL_PUSH:  # the network-free photo inpainter
         return pull_push_inpainter(choose(device, precision, "inference"))
     path = resolve_model_path(name_or_path)
