@@ -4,9 +4,11 @@ How the choice is made: the shipped face VAE (faces-vae-64) has learned the buil
 and nothing else, so it reconstructs such a face closely and anything else badly. An image
 (letterboxed to 64 px, holes pre-filled, compared on gray levels over its known pixels
 only, so a colour and a gray input score alike) whose reconstruction error is at most
-``FACE_MAX_ERROR`` gray levels goes to the face model, every other image to the photo model.
-Measured on held-out material: built-in faces 6-16 gray levels, scikit-image's photos
-54-78, crops of the training photos 29-86.
+``FACE_MAX_ERROR`` gray levels goes to the face model, every other image to the photo model
+(the shipped ``photos-<family>``, or for inpainting the network-free ``pull-push`` while
+none is shipped). Measured on held-out material, with or without box/stroke holes and in
+gray: built-in faces 6-16 gray levels, scikit-image's photos 51-78, crops of the training
+photos 29-86.
 
 ``auto(family)`` is what the CLI's and the demo's default ``--model auto`` loads; a user can
 always name a model instead.
