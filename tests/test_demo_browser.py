@@ -195,15 +195,24 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, served):
+@contextlib.contextmanager
+def open_demo(browser, url: str, wait_ms: int = WAIT_MS) -> Iterator:
+    """A fresh browser page on the demo at ``url``, once its first tab has rendered."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     pg = context.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    pg.goto(served.url)
+    pg.set_default_timeout(wait_ms)
+    pg.goto(url)
     pg.wait_for_selector("#gen-run")
-    yield pg
-    context.close()
+    try:
+        yield pg
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    with open_demo(browser, served.url) as pg:
+        yield pg
 
 
 def _report(capsys, text: str) -> None:

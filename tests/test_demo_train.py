@@ -54,14 +54,9 @@ def served(tmp_path_factory):
 @pytest.fixture
 def page(browser, served):
     """A page of this module's server, on the Train tab."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pg = context.new_page()
-    pg.set_default_timeout(WAIT_MS)
-    pg.goto(served.url)
-    pg.wait_for_selector("#gen-run")
-    pg.click("#tab-train-button")
-    yield pg
-    context.close()
+    with demo_browser.open_demo(browser, served.url, WAIT_MS) as pg:
+        pg.click("#tab-train-button")
+        yield pg
 
 
 # --- helpers ----------------------------------------------------------------------------------
