@@ -83,6 +83,15 @@ def held_out_photos(data: str = "skimage") -> list[tuple[str, np.ndarray]]:
     return out
 
 
+def _held_out_kind(task, data: str | None) -> tuple[str, bool]:
+    """(data, on photos?): the data an evaluation uses when ``data`` is None ("skimage" for a
+    native photo model, else "avatars"), and whether the images are photos at their own size
+    ("skimage", or a folder for a native model) rather than faces at one size."""
+    native = getattr(task, "native", False)
+    data = data or ("skimage" if native else "avatars")
+    return data, data == "skimage" or (native and data != "avatars")
+
+
 def photo_mask(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     """The photo evaluation's masks: a box of 20-30 % of each side, or thick strokes."""
     from .data.masks import box_mask, make_mask
@@ -200,8 +209,8 @@ def evaluate_inpainter(
     _require("skimage", "cv2")
     from .data.masks import MASK_KINDS, mask_batch
 
-    data = data or ("skimage" if getattr(task, "native", False) else "avatars")
-    if data == "skimage" or (getattr(task, "native", False) and data != "avatars"):
+    data, photos = _held_out_kind(task, data)
+    if photos:
         return evaluate_photo_inpainter(task, n or 12, data=data, seed=seed)
     n = 256 if n is None else n
     if n < 1:
@@ -300,15 +309,13 @@ def evaluate_colorizer(
 
     Faces are rendered at ``size`` (default: the model's); ``data="skimage"`` (the default
     for a native photo model) or a native model on a folder is measured on photos at their
-    own size instead. The
-    input is the face converted to gray ("L", as PIL does); the "gray" baseline returns
+    own size instead. The input is the face converted to gray ("L", as PIL does); the "gray" baseline returns
     that gray image as RGB (a = b = 0). ``luminance_error`` is how far the output's Lab L is
     from the input's, in gray levels. Colorization is deterministic: ``seed`` is only
     reported, so that every ``eval`` takes the same options.
     """
     _require("skimage")
-    data = data or ("skimage" if getattr(task, "native", False) else "avatars")
-    photos = data == "skimage" or (getattr(task, "native", False) and data != "avatars")
+    data, photos = _held_out_kind(task, data)
     n = n if n is not None else (len(SKIMAGE_PHOTOS) if photos else 256)
     if n < 1:
         raise UserError(f"number of images must be at least 1, got {n}")

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         if args.family not in ("inpaint", "colorize"):
             raise UserError("--size is for eval inpaint and eval colorize")
         options["size"] = args.size
-    data = args.data or ("skimage" if getattr(task, "native", False) else "avatars")
-    report = evaluator(task, data=data, seed=args.seed, **options)
+    if args.data:  # else the evaluator's own (faces, or photos for a photo model)
+        options["data"] = args.data
+    report = evaluator(task, seed=args.seed, **options)
     print(json.dumps(report, sort_keys=True))
     return 0
