@@ -72,6 +72,16 @@ def pull_push(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
     return image * w + up * (1 - w)
 
 
+def prefilled(
+    image: torch.Tensor, mask: torch.Tensor, guess: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``image`` (N, 3, H, W) with its hole (mask (N, 1, H, W), 1 = missing, image's dtype)
+    replaced by ``guess`` (default: the ``pull_push`` fill)."""
+    if guess is None:
+        guess = pull_push(image, 1 - mask)
+    return image * (1 - mask) + guess.to(image.dtype) * mask
+
+
 def pad_to_multiple(x: torch.Tensor, m: int) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad (N, C, H, W) at the bottom/right to multiples of ``m``; returns (x, (H, W))."""
     h, w = x.shape[-2:]
@@ -150,9 +160,7 @@ class InpaintUNet(nn.Module):
         mask = mask.to(image.dtype)
         if not self.native:
             return self.net(torch.cat([image * (1 - mask), mask], dim=1))
-        if guess is None:
-            guess = pull_push(image, 1 - mask)
-        x = image * (1 - mask) + guess.to(image.dtype) * mask
+        x = prefilled(image, mask, guess)
         padded, (h, w) = pad_to_multiple(torch.cat([x, mask], dim=1), self.multiple)
         return x + self.net(padded)[..., :h, :w]
 
@@ -168,10 +176,7 @@ class SmoothFill(nn.Module):
     def forward(
         self, image: torch.Tensor, mask: torch.Tensor, guess: torch.Tensor | None = None
     ) -> torch.Tensor:
-        mask = mask.to(image.dtype)
-        if guess is None:
-            guess = pull_push(image, 1 - mask)
-        return image * (1 - mask) + guess.to(image.dtype) * mask
+        return prefilled(image, mask.to(image.dtype), guess)
 
 
 class ColorizeUNet(nn.Module):

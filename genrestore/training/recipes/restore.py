@@ -87,12 +87,8 @@ class RestoreRecipe(Recipe):
             fm = losses.feature_matching(f_fake, f_real)
         rec = self.reconstruction(batch, pred)
         loss_g = rec + self.model_cfg.adv_weight * adv + self.model_cfg.fm_weight * fm
-        self.scaler.scale(loss_g).backward()
+        self._g_update(loss_g, step)
         self.D.requires_grad_(True)
-        self.dist.sync_grads(self.G.parameters())
-        self.scaler.step(self.opt_g)
-        self.scaler.update()
-        self.update_ema(self.ema, self.G, step)
         return {
             "loss_d": loss_d.detach(),
             "rec": rec.detach(),
@@ -107,12 +103,16 @@ class RestoreRecipe(Recipe):
             pred = self.predict(self.G, batch)
         rec = self.reconstruction(batch, pred)
         self.opt_g.zero_grad(set_to_none=True)
-        self.scaler.scale(rec).backward()
+        self._g_update(rec, step)
+        return {"rec": rec.detach()}
+
+    def _g_update(self, loss: torch.Tensor, step: int) -> None:
+        """Backward ``loss`` into the (zeroed) generator grads, step it and its EMA."""
+        self.scaler.scale(loss).backward()
         self.dist.sync_grads(self.G.parameters())
         self.scaler.step(self.opt_g)
         self.scaler.update()
         self.update_ema(self.ema, self.G, step)
-        return {"rec": rec.detach()}
 
     def set_preview(self, images: torch.Tensor) -> None:
         self.preview = images
