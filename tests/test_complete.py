@@ -77,6 +77,27 @@ def test_completions_ranked_by_fit(tiny_gan):
     assert torch.isfinite(loss).all()
 
 
+def test_seams_fade_into_the_hole_and_colours_rank_candidates():
+    from genrestore.tasks.complete import blend_seams, pooled_fit
+
+    x = torch.full((3, 32, 32), 0.5)
+    known = torch.zeros(1, 32, 32)
+    known[:, 12:20, 12:20] = 1  # a visible window in the middle
+    pred = torch.zeros(2, 3, 32, 32)
+    out = blend_seams(pred, x, known, reach=2.0)
+    assert torch.equal(blend_seams(pred, x, known, reach=0), pred)
+    next_to = out[:, :, 11, 15]  # one pixel outside the window: most of the mismatch
+    far = out[:, :, 0, 0]  # 12 pixels away: almost none
+    assert (next_to > 0.25).all() and (far.abs() < 0.01).all()
+    assert torch.equal(out[:, :, 15, 15], pred[:, :, 15, 15])  # known pixels: pasted later
+    # The colour-level fit prefers the right colour with noise over the wrong flat colour.
+    right = x + 0.6 * torch.sign(torch.randn(3, 32, 32, generator=torch.Generator().manual_seed(0)))
+    wrong = torch.full((3, 32, 32), 0.1)
+    fits = pooled_fit(torch.stack([right, wrong]), x, known, 4)
+    pixel_fits = pooled_fit(torch.stack([right, wrong]), x, known, 1)
+    assert fits[0] < fits[1] and pixel_fits[0] > pixel_fits[1]
+
+
 def test_complete_rejects_bad_requests(tiny_gan, face):
     gen = genrestore.load(tiny_gan)
     with pytest.raises(genrestore.UserError, match="whole image"):

@@ -49,7 +49,7 @@ class ColorizeJob(_RestorerJob):
 class CompleteJob:
     """``Completer`` as a batch job: one input -> ``samples`` files, best fit first."""
 
-    batch_size = 1  # each input is its own latent search
+    batch_size = 1  # each input is its own set of candidates (encoder or search)
 
     def __init__(
         self, gen: Generator, keep: str | None, samples: int, seed: int, method: str = "auto"

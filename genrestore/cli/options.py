@@ -30,7 +30,7 @@ def add_completion_method(p: argparse.ArgumentParser) -> None:
         "--method",
         choices=["auto", "encoder", "search"],
         default="auto",
-        help="completion: encoder = one pass of the model's completion encoder plus a few "
-        "refining steps; search = many steps from random latents; auto (default) = encoder "
-        "where the model ships one",
+        help="completion: encoder = one pass of the model's completion encoder (samples of "
+        "q(z | visible pixels), no search); search = many Adam steps from random latents; "
+        "auto (default) = encoder where the model ships one",
     )

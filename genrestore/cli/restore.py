@@ -107,8 +107,10 @@ def _add_complete(sub) -> None:
         "complete",
         help="draw whole faces around a small visible region",
         description="Complete a face from a small visible region (e.g. only the left eye): "
-        "searches the generator's latent space for faces that match the visible pixels and "
-        "writes the best --samples of them, best fit first, as OUT/<stem>-0.png, -1.png, ... "
+        "draws faces that match the visible pixels (in one pass with the model's completion "
+        "encoder where it ships one, e.g. faces-gan-64; else by searching the generator's "
+        "latent space) and writes --samples of them, best fit first, as "
+        "OUT/<stem>-0.png, -1.png, ... "
         "The visible pixels are kept exactly. --keep builds the mask from the layout of the "
         "model's training faces (a face centred in a square; 'left' = left of the picture); "
         "with your own photos, crop them like that or pass --mask (white = missing). "

@@ -47,7 +47,7 @@ def complete(
         missing = ~painted
     else:
         missing = keep_mask(region, *rgb.size)
-    progress(0, desc="searching for faces that match")
+    progress(0, desc="drawing faces that match")
     faces = gen.complete(rgb, missing, samples=int(n), seed=int(seed or 0))
     return as_file(with_holes(rgb, missing)), [as_file(f) for f in faces]
 
@@ -59,8 +59,9 @@ def build_complete_tab(
     with gr.Tab("Complete", id="complete", elem_id="tab-complete"):
         note = missing_note(WHAT, generators, SHIPPED, problems)
         gr.Markdown(
-            "Keep only a small part of a face visible and draw the rest: the model "
-            "searches its latent space for faces that match what is visible. Regions "
+            "Keep only a small part of a face visible and draw the rest: the model draws "
+            "faces that match what is visible (in one pass where it ships a completion "
+            "encoder, otherwise by searching its latent space). Regions "
             "assume a face centred in a square, like the examples; with **painted**, "
             "brush over the part that stays visible."
         )

@@ -1,7 +1,8 @@
 """Encoder family: a completion encoder trained against a frozen, shipped generator.
 
 It learns q(z | visible pixels) from the generator's own samples (unlimited training pairs),
-so completing a face is one forward pass plus a few refining steps instead of a search.
+so completing a face is one forward pass of the encoder and one of the generator instead of a
+search.
 """
 
 from __future__ import annotations
