@@ -373,7 +373,8 @@ def evaluate_completer(
     """Completion from a small visible region (default: only the left eye) on held-out faces.
 
     Reports the SWD of the completions (best of each image) against other held-out faces next
-    to the SWD of plain samples from the same generator, the fit on the visible pixels (PSNR
+    to the SWD of plain samples from the same generator and the floor (the held-out faces
+    themselves, whole, against the others), the fit on the visible pixels (PSNR
     of the generated face there, before the visible pixels are pasted back), the diversity of
     the samples (mean pairwise L1 distance in the hole, in [0, 1] units) and seconds per image.
     """
@@ -409,6 +410,7 @@ def evaluate_completer(
     plain = gen.sample(latents(n, gen.nz, seed + 10_000, 1.0))
     s_comp = swd(completions, others, seed=seed)["mean"]
     s_plain = swd(plain, others, seed=seed)["mean"]
+    s_floor = swd(uint8_to_tensor(inputs), others, seed=seed)["mean"]  # real vs real
     return {
         "task": "complete",
         "model": gen.name,
@@ -420,6 +422,7 @@ def evaluate_completer(
         "swd_completions": s_comp,
         "swd_samples": s_plain,
         "swd_ratio": round(s_comp / s_plain, 3),
+        "swd_floor": s_floor,
         "fit_psnr_visible": round(float(np.mean(fits)), 2),
         "diversity_l1": round(float(np.mean(div)), 4),
         "sec_per_image": round(sec, 3),

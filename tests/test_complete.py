@@ -188,6 +188,7 @@ def test_eval_complete_reports_everything(tiny_gan):
         "swd_completions",
         "swd_samples",
         "swd_ratio",
+        "swd_floor",
         "fit_psnr_visible",
         "diversity_l1",
         "sec_per_image",
