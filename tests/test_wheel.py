@@ -89,14 +89,14 @@ def test_installed_wheel_lists_loads_and_generates(venv, tmp_path):
     code = (
         "import genrestore, pathlib; "
         "print(pathlib.Path(genrestore.__file__).resolve()); "
-        "faces = genrestore.load('faces-gan-64').generate(2); "
-        "print(len(faces), faces[0].size)"
+        "gen = genrestore.load('faces-gan-64'); faces = gen.generate(2); "
+        "print(len(faces), faces[0].size, gen.encoder is not None)"
     )
     r = _run(venv, tmp_path, str(venv / "python"), "-c", code)
     assert r.returncode == 0, r.stderr
     where, result = r.stdout.strip().splitlines()[-2:]
     assert not where.startswith(str(ROOT)), where
-    assert result == "2 (64, 64)"
+    assert result == "2 (64, 64) True"  # the completion encoder travels with its generator
 
 
 def test_installed_wheel_serves_the_demo(venv, tmp_path):
