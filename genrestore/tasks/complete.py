@@ -63,7 +63,7 @@ def blend_seams(pred: torch.Tensor, x: torch.Tensor, known: torch.Tensor, reach:
     (pixels), is added to the hole, so that pasting the known pixels back leaves no seam.
     Known pixels come back as ``pred``'s (the caller pastes the originals); reach 0 = no-op.
     """
-    if reach <= 0 or not bool((known > 0).any()):
+    if reach <= 0:
         return pred
     from ..models.unet import pull_push
 
@@ -83,12 +83,10 @@ def pooled_fit(pred: torch.Tensor, x: torch.Tensor, known: torch.Tensor, pool: i
     """MSE (R,) of pred (R, 3, S, S) against x (3, S, S) over the known pixels (known
     (1, S, S) in {0, 1}), after averaging the known pixels of ``pool`` x ``pool`` cells."""
     k = known[None]
-    if pool > 1:
-        w = F.avg_pool2d(k, pool)
-        a = F.avg_pool2d(pred * k, pool) / w.clamp_min(1e-6)
-        b = F.avg_pool2d(x[None] * k, pool) / w.clamp_min(1e-6)
-        return ((a - b) ** 2 * w).flatten(1).sum(1) / (w.sum() * 3).clamp_min(1e-6)
-    return ((pred - x[None]) ** 2 * k).flatten(1).sum(1) / (k.sum() * 3).clamp_min(1e-6)
+    w = F.avg_pool2d(k, pool)  # pool 1: w = k, a = pred and b = x where known
+    a = F.avg_pool2d(pred * k, pool) / w.clamp_min(1e-6)
+    b = F.avg_pool2d(x[None] * k, pool) / w.clamp_min(1e-6)
+    return ((a - b) ** 2 * w).flatten(1).sum(1) / (w.sum() * 3).clamp_min(1e-6)
 
 
 class Completer:
@@ -147,18 +145,18 @@ class Completer:
         z = self.starts(x, known, restarts, seed).to(self.gen.device)
         x = x[None].to(self.gen.device)
         known = known[None].to(self.gen.device)
-        denom = known.sum().clamp_min(1.0) * 3
-        if self.steps:
+        if self.steps:  # Adam on z (the search; optional refining of encoder samples)
+            denom = known.sum().clamp_min(1.0) * 3
             z.requires_grad_(True)
             opt = torch.optim.Adam([z], lr=self.lr)
-        for _ in range(self.steps):
-            opt.zero_grad(set_to_none=True)
-            pred = net(z)
-            diff = (pred - x) * known
-            rec = diff.pow(2).flatten(1).sum(1) / denom + diff.abs().flatten(1).sum(1) / denom
-            prior = z.pow(2).mean(1)
-            (rec + self.prior_weight * prior).sum().backward()
-            opt.step()
+            for _ in range(self.steps):
+                opt.zero_grad(set_to_none=True)
+                pred = net(z)
+                diff = (pred - x) * known
+                rec = diff.pow(2).flatten(1).sum(1) / denom + diff.abs().flatten(1).sum(1) / denom
+                prior = z.pow(2).mean(1)
+                (rec + self.prior_weight * prior).sum().backward()
+                opt.step()
         with torch.no_grad():
             pred = finite(net(z)).cpu()
         return pred, pooled_fit(pred, x[0].cpu(), known[0].cpu(), 1)
