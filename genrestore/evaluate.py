@@ -55,7 +55,8 @@ def held_out_images(n: int, size: int, data: str = "avatars", offset: int = 0) -
 def held_out_photos(data: str = "skimage") -> list[tuple[str, np.ndarray]]:
     """(name, uint8 (H, W, 3)) natural photos at their own size (long side at most 768).
 
-    ``data``: "skimage" (scikit-image's sample photos) or a folder of photos.
+    ``data``: "skimage" (scikit-image's sample photos: the test photos), "photos" (the
+    built-in photo set's validation photos, held out of its training crops) or a folder.
     """
     if data == "skimage":
         _require("skimage")
@@ -67,9 +68,10 @@ def held_out_photos(data: str = "skimage") -> list[tuple[str, np.ndarray]]:
             named.append((name, arr[0] if isinstance(arr, tuple) else arr))  # stereo: left
     else:
         from .data.folder import scan_images
+        from .data.photos import SOURCE, photo_files
         from .images import open_image
 
-        paths = scan_images(data)
+        paths = photo_files(split="validation") if data == SOURCE else scan_images(data)
         if not paths:
             raise UserError(f"{data}: no images found")
         named = [(p.name, np.asarray(open_image(str(p)).convert("RGB"))) for p in paths]

@@ -12,6 +12,7 @@ from PIL import Image
 from genrestore import UserError
 from genrestore.config import preset
 from genrestore.data import photos
+from genrestore.images import tensor_to_uint8, uint8_to_tensor
 from genrestore.metrics import fill_detail
 from genrestore.models.unet import pull_push
 from genrestore.tasks import export, load
@@ -49,16 +50,38 @@ def fake_packages(tmp_path):
         images.mkdir(parents=True)
         Image.fromarray(_scene(60, 80, 10 + i)).save(images / "80x60.jpg")
         Image.fromarray(_scene(150, 200, 20 + i)).save(images / "200x150.jpg")
-    return {"mate-backgrounds": str(mate), "plasma-workspace-wallpapers": str(plasma)}
+    lomiri = tmp_path / "backgrounds"  # both Lomiri packages install into one folder
+    lomiri.mkdir()
+    for i, name in enumerate(("Bridge_by_Sander_Klootwijk", *photos.VALIDATION[:2])):
+        Image.fromarray(_scene(100, 140, 30 + i)).save(lomiri / f"{name}.jpg")
+    return {
+        "mate-backgrounds": str(mate),
+        "plasma-workspace-wallpapers": str(plasma),
+        "lomiri-wallpapers-16.04": str(lomiri),
+    }
 
 
 def test_photo_files_takes_the_largest_rendition_and_only_the_photographs(fake_packages):
     files = photos.photo_files(fake_packages)
-    assert len(files) == 4
-    assert {f.name for f in files} == {"Aqua.jpg", "Blinds.jpg", "200x150.jpg"}
+    assert len(files) == 5
+    assert {f.name for f in files} == {
+        "Aqua.jpg",
+        "Blinds.jpg",
+        "200x150.jpg",
+        "Bridge_by_Sander_Klootwijk.jpg",
+    }
     names = photos.photo_names(files)
     assert names[:2] == ["nature/Aqua.jpg", "nature/Blinds.jpg"]
     assert names[2] == "BytheWater/200x150.jpg"
+    assert names[4] == "backgrounds/Bridge_by_Sander_Klootwijk.jpg"
+
+
+def test_validation_photos_are_held_out_of_the_training_crops(fake_packages):
+    train = photos.photo_files(fake_packages)
+    held = photos.photo_files(fake_packages, split="validation")
+    assert [f.stem for f in held] == list(photos.VALIDATION[:2])
+    assert not set(train) & set(held)
+    assert set(photos.photo_files(fake_packages, split="all")) == set(train) | set(held)
 
 
 def test_missing_packages_name_the_apt_get_install(tmp_path, fake_packages):
@@ -79,16 +102,41 @@ def test_crops_are_seeded_and_span_scales(fake_packages):
     assert max(detail) > 1.5 * min(detail)
 
 
-def test_pull_push_keeps_known_pixels_and_fills_smoothly():
+@pytest.mark.parametrize("smooth", [False, True])
+def test_pull_push_keeps_known_pixels_and_fills_smoothly(smooth):
     img = torch.linspace(-1, 1, 40).view(1, 1, 1, 40).expand(1, 3, 30, 40).clone()
     known = torch.ones(1, 1, 30, 40)
     known[..., 10:20, 12:30] = 0
-    out = pull_push(img * known, known)
+    out = pull_push(img * known, known, smooth)
     assert torch.equal(out * known, img * known)
     hole = known.expand_as(img) == 0
     assert (out - img)[hole].abs().max() < 0.35  # a ramp is filled close to a ramp
     flat = torch.full((1, 3, 17, 23), 0.25)
-    assert torch.allclose(pull_push(flat * known[..., :17, :23], known[..., :17, :23]), flat)
+    got = pull_push(flat * known[..., :17, :23], known[..., :17, :23], smooth)
+    assert torch.allclose(got, flat)
+
+
+def test_texture_brings_back_the_grain_of_matching_regions():
+    from genrestore.tasks.texture import add_texture
+
+    rng = np.random.default_rng(0)
+    rgb = np.zeros((96, 128, 3), np.uint8)
+    rgb[:, :64] = np.clip(rng.normal((180, 60, 40), 12, (96, 64, 3)), 0, 255)  # grainy red
+    rgb[:, 64:] = (40, 60, 180)  # flat blue
+    missing = np.zeros((96, 128), bool)
+    missing[30:60, 16:44] = True  # in the red
+    missing[30:60, 88:116] = True  # in the blue
+    x = uint8_to_tensor(rgb[None])
+    known = torch.from_numpy(~missing)[None, None].float()
+    smooth = pull_push(x, known, smooth=True)
+    out = add_texture(x, known, smooth)
+    assert torch.equal(out * known, smooth * known)  # outside the hole: untouched
+    got, was = tensor_to_uint8(out)[0], tensor_to_uint8(smooth)[0]
+    red, blue = missing.copy(), missing.copy()
+    red[:, 64:], blue[:, :64] = False, False
+    assert fill_detail(was, rgb, red) < 0.3  # a smooth fill loses the grain ...
+    assert 0.7 < fill_detail(got, rgb, red) < 1.3  # ... the texture brings it back
+    assert np.abs(got[blue].astype(int) - rgb[blue]).max() <= 1  # flat stays flat
 
 
 def test_pyramid_halves_to_the_coarse_side():
@@ -235,21 +283,23 @@ def test_photo_evaluation_reports_the_baselines_and_detail(tiny_photo_models):
 
 
 def test_an_untrained_native_inpainter_returns_the_smooth_fill():
-    from genrestore.images import tensor_to_uint8, uint8_to_tensor
     from genrestore.models import build_inference_model
     from genrestore.tasks import Inpainter
 
-    cfg = dataclasses.replace(preset("photo-inpaint").model, nf=4, depth=2, n_res=1)
+    cfg = dataclasses.replace(
+        preset("photo-inpaint").model, nf=4, depth=2, n_res=1, context=0, texture=0.0
+    )
     task = Inpainter(build_inference_model("inpaint", cfg).eval(), "inpaint", cfg, {})
     rgb = _scene(40, 50, 7)
     missing = np.zeros((40, 50), bool)
     missing[10:30, 5:25] = True
     known = torch.from_numpy(~missing)[None, None].float()
-    smooth = tensor_to_uint8(pull_push(uint8_to_tensor(rgb[None]), known))[0]
+    smooth = tensor_to_uint8(pull_push(uint8_to_tensor(rgb[None]), known, smooth=True))[0]
     assert np.array_equal(np.asarray(task(rgb, missing)), smooth)
-    big = _scene(300, 420, 9)  # several pyramid levels: still the network-free method
+    big = _scene(300, 420, 9)  # several pyramid levels, texture: still the network-free method
     hole = np.zeros((300, 420), bool)
     hole[40:200, 100:180] = True
+    task.config = dataclasses.replace(cfg, texture=load("pull-push").config.texture)
     assert np.array_equal(np.asarray(task(big, hole)), np.asarray(load("pull-push")(big, hole)))
 
 

@@ -24,13 +24,20 @@ from PIL import Image, ImageEnhance
 from ..errors import UserError
 from .cache import cache_dir, cache_lock, load_array, save_array
 
-FORMAT_VERSION = 2  # 2: colour-balanced crops
+FORMAT_VERSION = 3  # 2: colour-balanced crops; 3: the Lomiri photos, validation held out
 SOURCE = "photos"
-PACKAGES = ("mate-backgrounds", "plasma-workspace-wallpapers")
+PACKAGES = (
+    "mate-backgrounds",
+    "plasma-workspace-wallpapers",
+    "lomiri-wallpapers-16.04",
+    "lomiri-wallpapers-20.04",
+)
 MAX_SIDE = 1600  # each photo is shrunk to this long side once; crops come from that copy
 _ROOTS = {
     "mate-backgrounds": "/usr/share/backgrounds/mate/nature",
     "plasma-workspace-wallpapers": "/usr/share/wallpapers",
+    "lomiri-wallpapers-16.04": "/usr/share/backgrounds",
+    "lomiri-wallpapers-20.04": "/usr/share/backgrounds",
 }
 # The photographs among the packages' wallpapers (the others are drawings and renders).
 PHOTOS = {
@@ -62,7 +69,32 @@ PHOTOS = {
         "Volna",
         "summer_1am",
     ),
+    "lomiri-wallpapers-16.04": (
+        "Bridge_by_Sander_Klootwijk",
+        "Dragonfly_by_Bolly",
+        "Picture_0B_by_freespace",
+        "Picture_1A_by_freespace",
+        "Wine_by_Jakkub_Mede",
+        "aitzgorri_by_Aitzol_Berasategi",
+        "free_by_Peter_Nerlich",
+        "friends_by_Aitzol_Berasategi",
+        "greentock_by_Peter_Nerlich",
+        "life_by_Aitzol_Berasategi",
+        "picosdeeuropa_by_Aitzol_Berasategi",
+        "seeding_by_Clements_Engelhardt",
+        "sunset_by_Aitzol_Berasategi",
+    ),
+    "lomiri-wallpapers-20.04": ("Kleiber_by_Lukas_Baubkus",),
 }
+# Held out of the training crops: the photos that choose a model's settings (e.g. how far a
+# colorizer's colours are trusted) and checkpoints, so that the test photos (scikit-image's)
+# are never used for a choice. An object, animals, a landscape under sky.
+VALIDATION = (
+    "Picture_0B_by_freespace",
+    "friends_by_Aitzol_Berasategi",
+    "picosdeeuropa_by_Aitzol_Berasategi",
+    "Kleiber_by_Lukas_Baubkus",
+)
 
 log = logging.getLogger("genrestore")
 
@@ -78,19 +110,28 @@ def _largest(folder: Path) -> Path | None:
     return max(files, key=pixels) if files else None
 
 
-def photo_files(roots: dict[str, str] | None = None) -> list[Path]:
-    """The photo files, in a fixed order; UserError naming the packages that are missing."""
+def photo_files(roots: dict[str, str] | None = None, split: str = "train") -> list[Path]:
+    """The photo files of ``split`` ("train": all but ``VALIDATION``; "validation"; "all"),
+    in a fixed order; UserError naming the packages that are missing.
+
+    ``roots``: {package: folder}, by default where Debian installs them; a package not in
+    ``roots`` is skipped.
+    """
     roots = roots or _ROOTS
     found, missing = [], []
     for package, names in PHOTOS.items():
+        if package not in roots:
+            continue
         root = Path(roots[package])
-        if package == "mate-backgrounds":
-            files = [next(iter(sorted(root.glob(n + ".*"))), None) for n in names]
-        else:
+        if package == "plasma-workspace-wallpapers":
             files = [_largest(root / n) for n in names]
+        else:
+            files = [next(iter(sorted(root.glob(n + ".*"))), None) for n in names]
         if not any(files):
             missing.append(package)
-        found += [f for f in files if f is not None]
+        held = [n in VALIDATION for n in names]
+        keep = {"train": [not h for h in held], "validation": held, "all": [True] * len(names)}
+        found += [f for f, k in zip(files, keep[split]) if f is not None and k]
     if missing:
         raise UserError(
             f"--data {SOURCE} needs Debian's {' and '.join(missing)}: "
@@ -100,10 +141,8 @@ def photo_files(roots: dict[str, str] | None = None) -> list[Path]:
 
 
 def photo_names(files: list[Path]) -> list[str]:
-    """Short names for a model card: package folder + file, e.g. 'nature/Aqua.jpg'."""
-    return [
-        f"{f.parts[-4]}/{f.name}" if "contents" in f.parts else f"nature/{f.name}" for f in files
-    ]
+    """Short names for a model card: folder + file, e.g. 'nature/Aqua.jpg'."""
+    return [f"{f.parts[-4] if 'contents' in f.parts else f.parent.name}/{f.name}" for f in files]
 
 
 def _shrunk(path: Path) -> Image.Image:

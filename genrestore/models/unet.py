@@ -53,23 +53,45 @@ class ResBlock(nn.Module):
         return x + self.b(F.leaky_relu(self.a(x), 0.2))
 
 
-def pull_push(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+def pull_push(image: torch.Tensor, known: torch.Tensor, smooth: bool = False) -> torch.Tensor:
     """A smooth fill of the unknown pixels from the known ones, in O(pixels).
 
     image (N, C, H, W), known (N, 1, H, W) in {0, 1} -> (N, C, H, W): known pixels as they
     are, each unknown one the known-weighted average of the coarsest pyramid level around it
     that has known pixels, bilinearly blended from level to level ("pull-push", Gortler et
     al. 1996). Any H, W; an image with no known pixel comes back as zeros.
+
+    ``smooth`` (the photo path): each coarser level is pulled with a 4x4 binomial kernel
+    instead of 2x2 means, and a coarse pixel counts as known only where at least
+    ``SMOOTH_KNOWN`` of that kernel's weight is known: a rounder, less blocky fill (on the
+    validation photos +0.6 dB over the 2x2 pull on boxes and strokes).
     """
     if image.shape[-1] <= 1 and image.shape[-2] <= 1:
         return image * known
     w = known.to(image.dtype)
-    small_sum = F.avg_pool2d(image * w, 2, ceil_mode=True)
-    small_w = F.avg_pool2d(w, 2, ceil_mode=True)
+    if smooth:
+        small_sum, small_w = _binomial_down(image * w), _binomial_down(w)
+        small_known = small_w > SMOOTH_KNOWN
+    else:
+        small_sum = F.avg_pool2d(image * w, 2, ceil_mode=True)
+        small_w = F.avg_pool2d(w, 2, ceil_mode=True)
+        small_known = small_w > 0
     small = small_sum / small_w.clamp_min(1e-8)
-    coarse = pull_push(small, (small_w > 0).to(image.dtype))
+    coarse = pull_push(small, small_known.to(image.dtype), smooth)
     up = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
     return image * w + up * (1 - w)
+
+
+SMOOTH_KNOWN = 0.1  # smooth pull-push: known weight a coarse pixel needs to count as known
+
+
+def _binomial_down(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, ceil(H/2), ceil(W/2)): the 4x4 binomial ([1, 3, 3, 1] / 8
+    each way) at stride 2, edges replicated."""
+    k = torch.tensor([1.0, 3.0, 3.0, 1.0], dtype=x.dtype, device=x.device) / 8
+    c = x.shape[1]
+    x = F.pad(x, (1, 1 + x.shape[-1] % 2, 1, 1 + x.shape[-2] % 2), mode="replicate")
+    return F.conv2d(x, (k[:, None] * k[None]).expand(c, 1, 4, 4), stride=2, groups=c)
 
 
 def prefilled(

@@ -5,8 +5,10 @@ answer is resized back. A ``native`` model (the photo models) is fully convoluti
 works at the image's own size. An inpainter fills the hole coarse to fine, on a pyramid
 that halves the image until its long side is at most ``config.coarse``: at every level the
 network corrects a guess, that level's smooth ``pull_push`` fill plus the correction it
-made one level down (upsampled), and above the coarsest level only a window around the
-hole is computed. A colorizer predicts a/b at most ``config.max_side`` on the long side
+made one level down (upsampled), and above the coarsest level only a window of
+``config.context`` px around the hole is computed (0: the whole image); with
+``config.texture``, the photo's fine grain is then copied into the fill (tasks/texture.py).
+A colorizer predicts a/b at most ``config.max_side`` on the long side
 and keeps the input's full-resolution L. Either way the known pixels (inpainting) or the
 luminance (colorization) come back exactly.
 """
@@ -24,6 +26,7 @@ from ..images import open_image, tensor_to_uint8, uint8_to_tensor
 from ..models.unet import pull_push
 from .base import Task, composite, finite, open_image_and_mask
 from .letterbox import from_model, letterbox, mask_to_model
+from .texture import add_texture
 
 
 class Restorer(Task):
@@ -57,7 +60,6 @@ class Restorer(Task):
         return finite(out.float().cpu())
 
 
-CONTEXT = 48  # px of known context around the hole at the finer levels (the window's margin)
 MAX_NATIVE_PIXELS = 4_000_000  # larger photos are filled at the largest level below this
 
 
@@ -138,8 +140,9 @@ class Inpainter(Restorer):
         """uint8 (H, W, 3), bool (H, W) -> (3, H, W) in [-1, 1]: coarse-to-fine fill.
 
         Each level's guess is its own ``pull_push`` fill plus the correction the network
-        made one level down (upsampled); above the coarsest level only a window around the
-        hole is computed.
+        made one level down (upsampled); above the coarsest level only a window of
+        ``config.context`` px around the hole is computed (0: the whole image). Then, with
+        ``config.texture``, the fine texture of the known pixels is added to the fill.
         """
         image = uint8_to_tensor(rgb[None])
         mask = torch.from_numpy(missing)[None, None].float()
@@ -154,18 +157,21 @@ class Inpainter(Restorer):
                 m = (F.interpolate(mask, size=(h, w), mode="area") > 1e-3).float()
             window = (..., slice(None), slice(None))
             up = torch.zeros_like(m)
-            if correction is not None:  # every missing pixel lies inside the window
-                y0, y1, x0, x1 = hole_window(m[0, 0], CONTEXT)
-                window = (..., slice(y0, y1), slice(x0, x1))
+            if correction is not None:
                 up = F.interpolate(correction, size=(h, w), mode="bilinear")
+            if correction is not None and self.config.context > 0:  # holds every missing pixel
+                y0, y1, x0, x1 = hole_window(m[0, 0], self.config.context)
+                window = (..., slice(y0, y1), slice(x0, x1))
             xw, mw = x[window], m[window]
-            smooth = pull_push(xw, 1 - mw)
+            smooth = pull_push(xw, 1 - mw, smooth=True)
             pred = self._run_native(xw, mw, smooth + up[window] * mw)
             answer, correction = x.clone(), torch.zeros_like(x)
             answer[window] = pred * mw + xw * (1 - mw)
             correction[window] = (pred - smooth) * mw
         if answer.shape[-2:] != missing.shape:  # above MAX_NATIVE_PIXELS: the fill upsampled
             answer = F.interpolate(answer, size=missing.shape, mode="bicubic")
+        if self.config.texture > 0:  # the photo's fine grain, copied into the smooth fill
+            answer = add_texture(image, 1 - mask, answer, gain=self.config.texture)
         return answer[0]
 
 
@@ -187,7 +193,7 @@ def pull_push_inpainter(compute=None) -> Inpainter:
         "family": "inpaint",
         "data": "none: a classical method (pull-push, Gortler et al. 1996), coarse to fine",
     }
-    cfg = InpaintConfig(size=128, native=True)
+    cfg = InpaintConfig(size=128, native=True, context=0, texture=1.0)
     return Inpainter(SmoothFill(), "inpaint", cfg, card, PULL_PUSH, compute)
 
 

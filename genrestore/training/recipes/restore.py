@@ -168,10 +168,10 @@ class InpaintRecipe(RestoreRecipe):
             return net(real, mask)
         with torch.no_grad():
             small, small_mask = F.avg_pool2d(real, 2), F.max_pool2d(mask, 2)
-            small_smooth = pull_push(small, 1 - small_mask)
+            small_smooth = pull_push(small, 1 - small_mask, smooth=True)
             correction = (net(small, small_mask, small_smooth) - small_smooth) * small_mask
             up = F.interpolate(correction, size=real.shape[-2:], mode="bilinear")
-            guess = pull_push(real, 1 - mask) + up * mask * b["from_coarse"]
+            guess = pull_push(real, 1 - mask, smooth=True) + up * mask * b["from_coarse"]
         return net(real, mask, guess)
 
     def d_views(self, b: dict, pred: torch.Tensor):
