@@ -6,6 +6,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from cli_helpers import assert_one_line_error, run_cli
 from PIL import Image
 
@@ -347,3 +348,20 @@ def test_auto_is_not_a_model_file(capsys, tmp_path):
     rc, _, err = run_cli(capsys, "generate", "--model", "auto", "-n", "1", "--out", out)
     assert rc != 0
     assert_one_line_error(err, "auto")
+
+
+def test_upscaled_colours_follow_the_sharp_luminance_edge():
+    from genrestore.color import guided_upsample
+
+    lum = torch.full((1, 1, 64, 64), -0.6)
+    lum[:, :, 29:] = 0.4  # a sharp light/dark edge between rows 28 and 29
+    ab_true = torch.zeros(1, 2, 64, 64)
+    ab_true[:, 0, :29], ab_true[:, 1, 29:] = 0.3, -0.3  # one colour each side of it
+    lum_small = F.interpolate(lum, size=(16, 16), mode="area")  # the edge is blurred there
+    ab_small = F.interpolate(ab_true, size=(16, 16), mode="area")
+    guided = guided_upsample(ab_small, lum_small, lum)
+    plain = F.interpolate(ab_small, size=(64, 64), mode="bicubic")
+    assert guided.shape == (1, 2, 64, 64)
+    assert (guided - ab_true).abs().mean() < 0.5 * (plain - ab_true).abs().mean()
+    flat = torch.full((1, 2, 16, 16), 0.2)  # flat colour stays flat, whatever the L
+    assert torch.allclose(guided_upsample(flat, lum_small, lum), torch.full((1, 2, 64, 64), 0.2))

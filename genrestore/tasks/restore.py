@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..color import lab_scaled_to_rgb, rgb_to_lab_scaled
+from ..color import guided_upsample, lab_scaled_to_rgb, rgb_to_lab_scaled
 from ..errors import UserError
 from ..images import open_image, tensor_to_uint8, uint8_to_tensor
 from ..models.unet import pull_push
 from .base import Task, composite, finite, open_image_and_mask
-from .letterbox import from_model, letterbox, mask_to_model
+from .letterbox import from_model, letterbox, letterbox_box, mask_to_model
 from .texture import add_texture
 
 
@@ -201,8 +201,8 @@ class Colorizer(Restorer):
     """Colors a grayscale image: ``colorizer(gray)`` -> RGB PIL image of the input's size.
 
     A color input is converted to gray first. The result keeps the input's luminance:
-    the network predicts a/b (Lab) at its own size, they are upsampled and recombined with
-    the full-resolution L of the input.
+    the network predicts a/b (Lab) at its own size, they are upsampled along the edges of
+    the input's full-resolution L (``color.guided_upsample``) and recombined with that L.
     """
 
     def prepare(self, image) -> np.ndarray:
@@ -225,10 +225,16 @@ class Colorizer(Restorer):
         lum_small, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(small[..., None], 3, axis=3)))
         ab = self._run(lum_small)
         results = []
-        for g, ab_i in zip(grays, ab):
+        for g, ab_i, lum_i in zip(grays, ab, lum_small):
             h, w = g.shape
             lum, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(g[None, ..., None], 3, axis=3)))
-            rgb = lab_scaled_to_rgb(lum, from_model(ab_i, w, h)[None], keep_luminance=True)
+            x0, y0, w2, h2 = letterbox_box(w, h, s)
+            if h > h2 or w > w2:  # upscaled along the photo's own L edges
+                box = (slice(None), slice(y0, y0 + h2), slice(x0, x0 + w2))
+                ab_full = guided_upsample(ab_i[box][None], lum_i[box][None], lum)
+            else:
+                ab_full = from_model(ab_i, w, h)[None]
+            rgb = lab_scaled_to_rgb(lum, ab_full, keep_luminance=True)
             results.append(Image.fromarray(tensor_to_uint8(rgb)[0]))
         return results
 
@@ -242,7 +248,7 @@ class Colorizer(Restorer):
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
             small = F.interpolate(lum, size=size, mode="area")
         ab = self._run_native(small)
-        if ab.shape[-2:] != (h, w):
-            ab = F.interpolate(ab, size=(h, w), mode="bilinear", align_corners=False)
+        if ab.shape[-2:] != (h, w):  # upscaled along the photo's own L edges
+            ab = guided_upsample(ab, small, lum)
         rgb = lab_scaled_to_rgb(lum, ab, keep_luminance=True)
         return Image.fromarray(tensor_to_uint8(rgb)[0])
