@@ -45,6 +45,13 @@ def main() -> None:
     )
     ap.add_argument("--note", default="", help="a remark for the card (how it was trained)")
     ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="a model-config field for inference, e.g. chroma=0.25 (recorded in the card)",
+    )
+    ap.add_argument(
         "--out-dir", default=str(Path(__file__).resolve().parent.parent / "checkpoints")
     )
     args = ap.parse_args()
@@ -53,7 +60,8 @@ def main() -> None:
     extra = {"name": args.name, "hardware": hardware()}
     if args.note:
         extra["note"] = args.note
-    card = export(args.run_dir, out, extra)
+    settings = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
+    card = export(args.run_dir, out, extra, settings)
     if out.stat().st_size > 15 * 2**20:
         size = out.stat().st_size / 2**20
         out.unlink()

@@ -88,10 +88,10 @@ def held_out_photos(data: str = "skimage") -> list[tuple[str, np.ndarray]]:
 def _held_out_kind(task, data: str | None) -> tuple[str, bool]:
     """(data, on photos?): the data an evaluation uses when ``data`` is None ("skimage" for a
     native photo model, else "avatars"), and whether the images are photos at their own size
-    ("skimage", or a folder for a native model) rather than faces at one size."""
+    ("skimage", "photos", or a folder for a native model) rather than faces at one size."""
     native = getattr(task, "native", False)
     data = data or ("skimage" if native else "avatars")
-    return data, data == "skimage" or (native and data != "avatars")
+    return data, data in ("skimage", "photos") or (native and data != "avatars")
 
 
 def photo_mask(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarray:

@@ -180,10 +180,23 @@ def tiny_photo_models(tmp_path_factory):
     out = {}
     for family in ("inpaint", "colorize"):
         path = folder / f"photos-{family}.safetensors"
-        card = export(_tiny_native(family, folder, crops), path)
+        run = _tiny_native(family, folder, crops)
+        card = export(run, path)
         assert card["train_config"]["model"]["native"] is True
         out[family] = str(path)
+        out[f"{family}-run"] = run
     return out
+
+
+def test_chroma_set_at_export_scales_the_colours(tiny_photo_models, tmp_path):
+    gray = np.asarray(Image.fromarray(_scene(45, 70, 4)).convert("L"))
+    muted = tmp_path / "muted.safetensors"
+    card = export(tiny_photo_models["colorize-run"], muted, settings={"chroma": 0.0})
+    assert card["settings_at_export"] == {"chroma": 0.0}
+    out = np.asarray(load(muted)(Image.fromarray(gray)))
+    assert np.abs(out.astype(int) - gray[..., None]).max() <= 1  # no colour left: the gray
+    with pytest.raises(UserError, match="not a colorize config field"):
+        export(tiny_photo_models["colorize-run"], tmp_path / "x.safetensors", settings={"hue": 1})
 
 
 def test_native_inpainting_keeps_the_size_and_the_known_pixels(tiny_photo_models):

@@ -46,7 +46,8 @@ def add_parser(sub) -> None:
         "--data",
         default=None,
         help="held-out data: 'avatars' (default for face models), 'skimage' (scikit-image's "
-        "sample photos at their own size; default for photo models) or a folder",
+        "sample photos at their own size; default for photo models), 'photos' (the built-in "
+        "photo set's validation photos, never in its training crops) or a folder",
     )
     p.add_argument("--seed", type=int, default=0, help="latents (gan/vae) or masks (inpaint)")
     p.add_argument(

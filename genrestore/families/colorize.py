@@ -14,6 +14,9 @@ class ColorizeConfig:
     native: bool = False  # fully convolutional: colour predicted at the image's aspect
     max_side: int = 384  # native: a/b are predicted at this long side at most, then upsampled
     loss: str = "l1"  # "l1" or "mse" on a/b (mse: the PSNR-optimal, more cautious colours)
+    # predicted a/b are multiplied by this at inference: set at export from held-out photos
+    # when a model trained on few photos is over-confident on unfamiliar ones
+    chroma: float = 1.0
     nf: int = 24
     depth: int = 3
     n_res: int = 3

@@ -223,7 +223,7 @@ class Colorizer(Restorer):
         s = self.size
         small = np.stack([letterbox(g, s, Image.BICUBIC) for g in grays])
         lum_small, _ = rgb_to_lab_scaled(uint8_to_tensor(np.repeat(small[..., None], 3, axis=3)))
-        ab = self._run(lum_small)
+        ab = self._run(lum_small) * self.config.chroma
         results = []
         for g, ab_i, lum_i in zip(grays, ab, lum_small):
             h, w = g.shape
@@ -247,7 +247,7 @@ class Colorizer(Restorer):
         if scale < 1:
             size = (max(1, round(h * scale)), max(1, round(w * scale)))
             small = F.interpolate(lum, size=size, mode="area")
-        ab = self._run_native(small)
+        ab = self._run_native(small) * self.config.chroma
         if ab.shape[-2:] != (h, w):  # upscaled along the photo's own L edges
             ab = guided_upsample(ab, small, lum)
         rgb = lab_scaled_to_rgb(lum, ab, keep_luminance=True)

@@ -24,8 +24,14 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return Path(path).is_dir() and (Path(path) / CHECKPOINT).exists()
 
 
-def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -> Checkpoint:
-    """A run's EMA network (prepared for inference) as an in-memory fp32 checkpoint."""
+def inference_checkpoint(
+    run_dir: str | os.PathLike, card: dict | None = None, settings: dict | None = None
+) -> Checkpoint:
+    """A run's EMA network (prepared for inference) as an in-memory fp32 checkpoint.
+
+    ``settings``: model-config fields set for inference (e.g. a colorizer's ``chroma``
+    chosen on held-out photos); the card records them.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / CHECKPOINT).exists():
         raise UserError(f"{run_dir}: is a folder without a training run ({CHECKPOINT}) in it")
@@ -40,13 +46,23 @@ def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -
     except RuntimeError as exc:
         raise UserError(f"{run_dir}: EMA weights do not fit the run's config ({exc})") from None
     fam.task_class().standing_stats(model, cfg.model)
+    try:
+        model_cfg = dataclasses.replace(cfg.model, **(settings or {}))
+    except TypeError as exc:
+        raise UserError(
+            f"{run_dir}: a setting is not a {cfg.family} config field ({exc})"
+        ) from None
     source, generator = cfg.data.source, getattr(cfg.model, "generator", None)
     data = source if source != "avatars" else f"built-in faces [0, {cfg.data.count})"
     if source == "photos":
         from ..data.photos import PACKAGES, photo_files, photo_names
 
         try:
-            data = {"crops": cfg.data.count, "photos": photo_names(photo_files())}
+            data = {
+                "crops": cfg.data.count,
+                "photos": photo_names(photo_files()),
+                "validation photos (held out)": photo_names(photo_files(split="validation")),
+            }
         except UserError:  # loaded where the packages are not installed
             data = f"{cfg.data.count} crops of the photos in {' and '.join(PACKAGES)}"
     if generator:  # trained on a frozen generator's samples, not on images
@@ -57,19 +73,24 @@ def inference_checkpoint(run_dir: str | os.PathLike, card: dict | None = None) -
         "wall_seconds": float(ck.meta.get("wall_seconds", 0.0)),
         "data": data,
         "train_config": cfg.to_dict(),
+        **({"settings_at_export": settings} if settings else {}),
         **(card or {}),
     }
     tensors = {f"model.{k}": v for k, v in model.eval().state_dict().items()}
     return Checkpoint(
-        cfg.family, dataclasses.asdict(cfg.model), ck.step, card, tensors, {}, str(run_dir)
+        cfg.family, dataclasses.asdict(model_cfg), ck.step, card, tensors, {}, str(run_dir)
     )
 
 
 def export(
-    run_dir: str | os.PathLike, out_path: str | os.PathLike, card: dict | None = None
+    run_dir: str | os.PathLike,
+    out_path: str | os.PathLike,
+    card: dict | None = None,
+    settings: dict | None = None,
 ) -> dict:
-    """Write a run's EMA network as fp16 inference weights + a JSON model card beside it."""
-    ck = inference_checkpoint(run_dir, card)
+    """Write a run's EMA network as fp16 inference weights + a JSON model card beside it
+    (``settings``: model-config fields set for inference, see ``inference_checkpoint``)."""
+    ck = inference_checkpoint(run_dir, card, settings)
     save_fp16(ck, out_path)
     Path(out_path).with_suffix(".json").write_text(
         json.dumps(ck.card, indent=2, sort_keys=True) + "\n"
