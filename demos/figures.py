@@ -6,7 +6,8 @@ Writes gan.png, vae.png (samples), inpaint.png and colorize.png (input / result 
 rows) and complete.png (visible region, four completions, original), for each shipped model
 that is present; photos.png: scikit-image's sample photos restored at their own size by the
 photo models (damaged, OpenCV Telea, the photo inpainter that --model auto uses, original;
-and, once one is shipped, gray, photos-colorize, original), each shown shrunk to one height.
+and, once one is shipped, gray, photos-colorize, original), each shown shrunk to one height;
+photos-native.png: a 512x512 and a 1024x768 photo filled at their own size, the hole at 1:1.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def main() -> None:
         _grid(tiles, 6).save(out / "complete.png")
     if "photos" in wanted:
         photo_figure(out / "photos.png")
+        sharp_figure(out / "photos-native.png")
     print(f"figures written to {out}/")
 
 
@@ -137,6 +139,56 @@ def photo_figure(path: Path, height: int = 220) -> None:
     width = max(sum(t.width + 4 for t in row) for row in tiles)
     sheet = Image.new("RGB", (width, len(tiles) * (height + 4)), "white")
     for r, row in enumerate(tiles):
+        x = 0
+        for t in row:
+            sheet.paste(t, (x, r * (height + 4)))
+            x += t.width + 4
+    sheet.save(path)
+
+
+def sharp_figure(path: Path, height: int = 256, crop: int = 256) -> None:
+    """Photos filled at their own size, and the hole at 1:1 (see the README's photo section).
+
+    A 512x512 photo with a box (scikit-image's astronaut) and a 1024x768 one with strokes
+    (a validation photo of the built-in set, never in its training crops): per row, the
+    damaged photo shrunk to ``height``, then ``crop`` px squares at full resolution around
+    the hole: OpenCV Telea, the photo inpainter that --model auto uses, the original.
+    """
+    import cv2
+
+    from genrestore.data.photos import photo_files
+    from genrestore.evaluate import held_out_photos, photo_mask
+    from genrestore.tasks.auto import photo_model
+
+    inp = _try_load(photo_model("inpaint"))
+    if inp is None:
+        return
+    try:
+        path_1024 = next(p for p in photo_files(split="validation") if "picos" in p.name)
+        big = Image.open(path_1024).convert("RGB").resize((1024, 768), Image.LANCZOS)
+    except (UserError, StopIteration):
+        big = None
+    cases = [(dict(held_out_photos("skimage"))["astronaut"], "box", 4)]
+    cases += [(np.asarray(big), "stroke", 5)] if big is not None else []
+    rows = []
+    for rgb, kind, seed in cases:
+        missing = photo_mask(kind, *rgb.shape[:2], np.random.default_rng(seed))
+        damaged = np.where(missing[..., None], 255, rgb).astype(np.uint8)
+        telea = cv2.inpaint(rgb, missing.astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+        ours = np.asarray(inp(rgb, missing))
+        ys, xs = np.nonzero(missing)
+        cy, cx = int(ys.mean()), int(xs.mean())
+        y0 = min(max(0, cy - crop // 2), rgb.shape[0] - crop)
+        x0 = min(max(0, cx - crop // 2), rgb.shape[1] - crop)
+        shrunk = Image.fromarray(damaged)
+        shrunk = shrunk.resize((round(shrunk.width * height / shrunk.height), height))
+        rows.append(
+            [shrunk]
+            + [Image.fromarray(a[y0 : y0 + crop, x0 : x0 + crop]) for a in (telea, ours, rgb)]
+        )
+    width = max(sum(t.width + 4 for t in row) for row in rows)
+    sheet = Image.new("RGB", (width, len(rows) * (height + 4)), "white")
+    for r, row in enumerate(rows):
         x = 0
         for t in row:
             sheet.paste(t, (x, r * (height + 4)))

@@ -185,7 +185,7 @@ def pull_push_inpainter(compute=None) -> Inpainter:
     inpainting model starts from, and what ``--model auto`` uses for photos while no
     trained photo inpainter is shipped.
     """
-    from ..families.inpaint import InpaintConfig
+    from ..families.inpaint import PHOTO_TEXTURE, InpaintConfig
     from ..models.unet import SmoothFill
 
     card = {
@@ -193,7 +193,7 @@ def pull_push_inpainter(compute=None) -> Inpainter:
         "family": "inpaint",
         "data": "none: a classical method (pull-push, Gortler et al. 1996), coarse to fine",
     }
-    cfg = InpaintConfig(size=128, native=True, context=0, texture=1.0)
+    cfg = InpaintConfig(size=128, native=True, context=0, texture=PHOTO_TEXTURE)
     return Inpainter(SmoothFill(), "inpaint", cfg, card, PULL_PUSH, compute)
 
 

@@ -9,9 +9,10 @@ fill's at that place (the structure-plus-texture split of Bertalmio et al. 2003,
 matching in place of texture synthesis). The blocks overlap by half with sine windows whose
 squares sum to one, so the copied grain keeps its strength and shows no block seams.
 
-The band is weak (a few gray levels), so the fill's colours barely move: on the validation
-photos a gain of 0.8 costs about 0.1 dB PSNR and brings the fill's fine detail (mean
-|Laplacian|) from under 0.1 to about 0.8 of the photo's.
+The band is weak (a few gray levels), so the fill's colours barely move: at the photo
+inpainters' strength (``PHOTO_TEXTURE`` = 1.2, families/inpaint.py) it costs about 0.03 dB
+PSNR on the validation photos and brings the fill's fine detail (mean |Laplacian|) from
+under 0.1 to 0.9 of the photo's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ CELL = 4  # px: blocks are matched on their coarse colours, one per CELL x CELL 
 COARSE_SIGMA = 4.0  # px: the blur that gives the coarse colours
 MAX_SOURCES = 8192  # candidate source blocks at most (more: a coarser grid)
 CHUNK = 1024  # target blocks matched at a time (bounds the memory of the cost matrix)
+CHOICES = 16  # a target block copies one of its this many best-matching sources
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -55,9 +57,10 @@ def add_texture(
     image: torch.Tensor,
     known: torch.Tensor,
     fill: torch.Tensor,
-    gain: float = 0.8,
+    gain: float = 1.0,
     sigma: float = 0.7,
     distance_weight: float = 0.01,
+    seed: int = 0,
 ) -> torch.Tensor:
     """``fill`` with the photo's fine texture added inside the hole.
 
@@ -65,7 +68,8 @@ def add_texture(
     the image with its hole filled smoothly); known (1, 1, H, W), 1 = known. Returns
     (1, 3, H, W): ``fill`` outside the hole exactly, fill + ``gain`` x copied texture inside.
     The match cost of a source block is the mean squared difference of the coarse colours
-    plus ``distance_weight`` x (distance / long side)^2, so near blocks win ties. Images
+    plus ``distance_weight`` x (distance / long side)^2, so near blocks win ties; each
+    target copies one of its ``CHOICES`` cheapest sources, drawn with ``seed``. Images
     smaller than a block, or with no fully known block, come back as ``fill``.
     """
     _, _, h, w = image.shape
@@ -121,11 +125,16 @@ def add_texture(
     ty, tx = ty.flatten(), tx.flatten()
     touches = block_sums(missing, ty, tx) > 0.5
     ty, tx = ty[touches], tx[touches]
+    # each target takes one of its CHOICES best matches at random (seeded): the single best
+    # one is often the same source for a whole smooth hole, which would tile it visibly
+    gen = torch.Generator().manual_seed(seed)
     picks = []
     for i in range(0, len(ty), CHUNK):
         y, x = ty[i : i + CHUNK], tx[i : i + CHUNK]
         tgt = torch.cat([features(y, x) / math.sqrt(dims), positions(y, x)], 1)
-        picks.append(torch.cdist(tgt, src).argmin(1))
+        best = torch.cdist(tgt, src).topk(min(CHOICES, len(sy)), dim=1, largest=False).indices
+        which = torch.randint(best.shape[1], (len(y), 1), generator=gen)
+        picks.append(best.gather(1, which)[:, 0])
     pick = torch.cat(picks)
     # copy: each target block gets its source block of the band, sine-windowed
     r = torch.arange(b)
