@@ -135,15 +135,19 @@ def photo_figure(path: Path, height: int = 220) -> None:
         img = Image.fromarray(a)
         return img.resize((round(img.width * height / img.height), height), Image.LANCZOS)
 
-    tiles = [[shown(a) for a in row] for row in rows]
-    width = max(sum(t.width + 4 for t in row) for row in tiles)
-    sheet = Image.new("RGB", (width, len(tiles) * (height + 4)), "white")
-    for r, row in enumerate(tiles):
+    _rows_sheet([[shown(a) for a in row] for row in rows], height).save(path)
+
+
+def _rows_sheet(rows: list[list[Image.Image]], height: int, pad: int = 4) -> Image.Image:
+    """Rows of tiles (each ``height`` px tall), side by side, on white."""
+    width = max(sum(t.width + pad for t in row) for row in rows)
+    sheet = Image.new("RGB", (width, len(rows) * (height + pad)), "white")
+    for r, row in enumerate(rows):
         x = 0
         for t in row:
-            sheet.paste(t, (x, r * (height + 4)))
-            x += t.width + 4
-    sheet.save(path)
+            sheet.paste(t, (x, r * (height + pad)))
+            x += t.width + pad
+    return sheet
 
 
 def sharp_figure(path: Path, height: int = 256, crop: int = 256) -> None:
@@ -186,14 +190,7 @@ def sharp_figure(path: Path, height: int = 256, crop: int = 256) -> None:
             [shrunk]
             + [Image.fromarray(a[y0 : y0 + crop, x0 : x0 + crop]) for a in (telea, ours, rgb)]
         )
-    width = max(sum(t.width + 4 for t in row) for row in rows)
-    sheet = Image.new("RGB", (width, len(rows) * (height + 4)), "white")
-    for r, row in enumerate(rows):
-        x = 0
-        for t in row:
-            sheet.paste(t, (x, r * (height + 4)))
-            x += t.width + 4
-    sheet.save(path)
+    _rows_sheet(rows, height).save(path)
 
 
 if __name__ == "__main__":
