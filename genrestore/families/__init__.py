@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import UserError
 
 # The one list of families, in the order the CLI and the demo show them.
-FAMILY_MODULES = ("gan", "vae", "inpaint", "colorize", "encoder")
+FAMILY_MODULES = ("gan", "vae", "inpaint", "colorize", "encoder", "upscale")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ validated at the edge, and the one post-processing step that keeps known pixels 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 from PIL import Image
@@ -108,6 +110,22 @@ class Task:
                 f"{ck.path}: weights do not match the model its config describes ({first[0][:200]})"
             ) from None
         return cls(model.to(compute.device).eval(), ck.family, cfg, ck.card, ck.path, compute)
+
+    @functools.cached_property
+    def upscaler(self):
+        """The shipped upscaler that takes this model's output to larger sizes (an
+        ``Upscaler``, see tasks/upscale.py), or None: then outputs are resized plainly."""
+        from .upscale import companion_upscaler
+
+        return companion_upscaler(self)
+
+    def larger(self, x: torch.Tensor, side: int) -> torch.Tensor:
+        """(N, 3, S, S) outputs at this model's size -> the upscaler's larger ones while the
+        wanted ``side`` is at least twice S (and an upscaler exists), else ``x`` as it is."""
+        up = self.upscaler
+        while up is not None and side >= 2 * x.shape[-1] and up.size == x.shape[-1] * up.factor:
+            x = up.upscale(x)
+        return x
 
     @staticmethod
     def standing_stats(model: torch.nn.Module, config) -> None:

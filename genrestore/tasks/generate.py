@@ -6,6 +6,7 @@ import functools
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ..compute import Compute
@@ -71,15 +72,29 @@ class Generator(Task):
         return finite(torch.cat(outs))
 
     def generate(
-        self, n: int = 16, seed: int = 0, truncation: float | None = None
+        self, n: int = 16, seed: int = 0, truncation: float | None = None, size: int | None = None
     ) -> list[Image.Image]:
-        """``n`` faces for ``seed``; ``truncation`` in (0, 1] trades variety for quality."""
+        """``n`` faces for ``seed``; ``truncation`` in (0, 1] trades variety for quality.
+
+        ``size``: the faces' side, the model's own by default; a larger one is drawn by the
+        shipped upscaler where there is one (``Task.larger``), and any rest is a resize.
+        """
         if not 1 <= n <= 10_000:
             raise UserError(f"number of faces must be between 1 and 10000, got {n}")
         t = self.config_truncation() if truncation is None else truncation
         if not 0 < t <= 2:
             raise UserError(f"truncation must be in (0, 2], got {t}")
-        return tensor_to_pil(self.sample(latents(n, self.nz, seed, t)))
+        if size is not None and not 16 <= size <= 1024:
+            raise UserError(f"face size must be between 16 and 1024 px, got {size}")
+        faces = self.sample(latents(n, self.nz, seed, t))
+        if size is not None and size != faces.shape[-1]:
+            faces = self.larger(faces, size)
+            if size != faces.shape[-1]:
+                down = size < faces.shape[-1]
+                faces = F.interpolate(
+                    faces, size=(size, size), mode="bicubic", antialias=down, align_corners=False
+                ).clamp(-1, 1)
+        return tensor_to_pil(faces)
 
     def config_truncation(self) -> float:
         return float(getattr(self.config, "truncation", 1.0))

@@ -133,6 +133,7 @@ class Inpainter(Restorer):
             if not missing.any():
                 results.append(Image.fromarray(rgb))
                 continue
+            p = self.larger(p[None], max(h, w))[0]  # drawn sharp at the image's size
             results.append(composite(from_model(p, w, h), rgb, missing))
         return results
 

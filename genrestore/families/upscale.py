@@ -1,0 +1,46 @@
+"""Upscale family: 64-px faces to 256 px, the detail bicubic upscaling loses, learned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import DataConfig, TrainConfig
+from . import Family
+
+
+@dataclass(frozen=True)
+class UpscaleConfig:
+    size: int = 256  # side of the (high-resolution) training images
+    factor: int = 4  # output side / input side: 64-px faces to 256 px
+    crop: int = 128  # high-resolution side of the crop each training sample is cut to
+    nf: int = 48  # width (every convolution runs at the low resolution)
+    n_blocks: int = 6  # residual blocks
+    lr: float = 5e-4
+    beta1: float = 0.9
+    beta2: float = 0.999
+    ema_decay: float = 0.998
+
+    def __post_init__(self):
+        if self.size % self.factor or self.crop % self.factor or self.crop > self.size:
+            raise ValueError(
+                f"upscale: size ({self.size}) and crop ({self.crop}) must be multiples of "
+                f"factor ({self.factor}), and crop at most size"
+            )
+
+
+FAMILY = Family(
+    name="upscale",
+    summary="image -> 4x larger image: residual CNN over bicubic (L1 on the high resolution)",
+    config=UpscaleConfig,
+    presets={
+        # 3,000 faces at 256 px (0.6 GB cached); each step sees 16 crops of 128 px.
+        "upscale-256": TrainConfig(
+            family="upscale", model=UpscaleConfig(), data=DataConfig(count=3000), batch=16
+        ),
+    },
+    network="genrestore.models.upscale:UpscaleNet",
+    task="genrestore.tasks.upscale:Upscaler",
+    recipe="genrestore.training.recipes.upscale:UpscaleRecipe",
+    evaluations={"upscale": "genrestore.evaluate:evaluate_upscaler"},
+    shipped="faces-upscale-256",
+)

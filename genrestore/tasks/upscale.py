@@ -1,0 +1,69 @@
+"""Upscaling: an image ``factor`` times larger, the detail bicubic would blur drawn back in.
+
+Trained on the built-in faces (vector drawings), it is what takes a 64-px face model's
+answer to the size of the image it is pasted into (tasks/restore.py) and 64-px generated
+faces to 256 px.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..images import open_image, tensor_to_uint8, uint8_to_tensor
+from .base import Task, finite
+
+
+class Upscaler(Task):
+    """``upscaler(image)`` -> RGB PIL image ``config.factor`` times larger on each side."""
+
+    @property
+    def factor(self) -> int:
+        return self.config.factor
+
+    def prepare(self, image) -> np.ndarray:
+        """Validate -> rgb uint8 (H, W, 3)."""
+        return np.asarray(open_image(image).convert("RGB"), dtype=np.uint8)
+
+    def __call__(self, image) -> Image.Image:
+        x = uint8_to_tensor(self.prepare(image)[None])
+        return Image.fromarray(tensor_to_uint8(self.upscale(x))[0])
+
+    @torch.inference_mode()
+    def upscale(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, h, w) in [-1, 1] -> (N, 3, factor * h, factor * w) in [-1, 1]."""
+        with self.compute.autocast():
+            out = self.model(self.compute.layout(x.to(self.device)))
+        return finite(out.float().cpu())
+
+
+def companion_upscaler(task: Task) -> Upscaler | None:
+    """The shipped upscaler for ``task``'s images, or None.
+
+    Only a fixed-size model trained on the built-in faces has one: a shipped ``upscale``
+    model whose input side (its size over its factor) is the task's size. A model trained
+    on other images keeps plain resizing: the upscaler draws face-like edges.
+    """
+    from .shipped import list_models
+
+    if getattr(task.config, "native", False):
+        return None
+    if task.card.get("train_config", {}).get("data", {}).get("source") != "avatars":
+        return None
+    for m in list_models():
+        cfg = m["card"].get("train_config", {}).get("model", {})
+        if m["card"].get("family") == "upscale" and cfg.get("size", 0) == task.size * cfg.get(
+            "factor", 0
+        ):
+            return _load(m["path"])
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> Upscaler:
+    from . import load
+
+    return load(path)

@@ -1,0 +1,101 @@
+"""The upscale family: training, the task, and the face models that use it for large images."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from genrestore import UserError
+from genrestore.config import DataConfig, preset
+from genrestore.evaluate import evaluate_upscaler
+from genrestore.families.upscale import UpscaleConfig
+from genrestore.images import uint8_to_tensor
+from genrestore.models.upscale import UpscaleNet
+from genrestore.tasks import export, load
+from genrestore.training import train
+
+
+def _faces(n: int, size: int) -> np.ndarray:
+    """Flat-coloured discs on a flat background, like the built-in faces' shapes."""
+    rng = np.random.default_rng(size)
+    yy, xx = np.mgrid[:size, :size] / size
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        cy, cx, r = rng.uniform(0.3, 0.7, 3) * (1, 1, 0.6)
+        disc = (yy - cy) ** 2 + (xx - cx) ** 2 < r**2
+        out[i] = np.where(disc[..., None], rng.integers(0, 255, 3), rng.integers(0, 255, 3))
+    return out
+
+
+def _train(tmp_path, family: str, size: int, source: str = "avatars", **model) -> str:
+    cfg = preset(f"{family}-256" if family == "upscale" else f"{family}-64")
+    cfg = dataclasses.replace(
+        cfg,
+        model=dataclasses.replace(cfg.model, size=size, **model),
+        data=DataConfig(source=source),
+        steps=2,
+        batch=4,
+        save_every=2,
+        sample_every=2,
+        log_every=1,
+    )
+    run = tmp_path / f"run-{family}-{size}"
+    train(cfg, images=_faces(8, size), progress=False, out=str(run))
+    return str(run)
+
+
+def test_an_untrained_upscaler_is_bicubic_and_sizes_follow_the_factor():
+    net = UpscaleNet(UpscaleConfig(nf=8, n_blocks=1))
+    x = torch.rand(2, 3, 12, 20) * 2 - 1
+    out = net(x)
+    assert out.shape == (2, 3, 48, 80)
+    assert torch.allclose(out, F.interpolate(x, scale_factor=4, mode="bicubic"))
+    with pytest.raises(ValueError, match="multiples of factor"):
+        UpscaleConfig(size=30)
+
+
+def test_upscaler_trains_exports_and_is_measured_against_bicubic(tmp_path):
+    run = _train(tmp_path, "upscale", 32, crop=16, nf=8, n_blocks=1)
+    path = tmp_path / "tiny-upscale.safetensors"
+    card = export(run, path)
+    assert card["family"] == "upscale"
+    up = load(path)
+    assert up.factor == 4 and up.size == 32
+    out = up(Image.fromarray(_faces(1, 8)[0]))
+    assert out.size == (32, 32)
+    report = evaluate_upscaler(up, 3)
+    assert set(report["methods"]) == {"model", "bicubic"}
+    assert all(0 < m["psnr"] <= 100 for m in report["methods"].values())
+
+
+def test_face_models_use_the_upscaler_for_large_images_only(tmp_path, monkeypatch):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("GENRESTORE_CHECKPOINTS", str(folder))
+    export(_train(tmp_path, "upscale", 64, crop=32, nf=8, n_blocks=1), folder / "up.safetensors")
+    faces = export(_train(tmp_path, "inpaint", 16, nf=8), folder / "faces.safetensors")
+    other = _train(tmp_path / "o", "inpaint", 16, source=str(tmp_path), nf=8)
+    export(other, folder / "other.safetensors")
+    assert faces["train_config"]["data"]["source"] == "avatars"
+    inp, plain = load(folder / "faces.safetensors"), load(folder / "other.safetensors")
+    assert inp.upscaler is not None and inp.upscaler.size == 64
+    assert plain.upscaler is None  # trained on a folder, not on the built-in faces
+    x = uint8_to_tensor(_faces(2, 16))
+    assert inp.larger(x, 31) is x  # under twice the size: nothing to draw
+    assert inp.larger(x, 64).shape == (2, 3, 64, 64)
+    rgb = _faces(1, 64)[0]
+    missing = np.zeros((64, 64), bool)
+    missing[20:40, 16:48] = True
+    out = np.asarray(inp(rgb, missing))
+    assert out.shape == rgb.shape and np.array_equal(out[~missing], rgb[~missing])
+
+
+def test_generate_at_a_size():
+    gen = load("faces-gan-64")
+    faces = gen.generate(2, size=48)
+    assert [f.size for f in faces] == [(48, 48)] * 2
+    with pytest.raises(UserError, match="between 16 and 1024"):
+        gen.generate(2, size=4000)
