@@ -102,12 +102,20 @@ def photo_mask(kind: str, h: int, w: int, rng: np.random.Generator) -> np.ndarra
     return box_mask(h, w, rng, PHOTO_BOX_SIDE) if kind == "box" else make_mask(kind, h, w, rng)
 
 
-def evaluate_generator(gen, n: int = 256, *, data: str = "avatars", seed: int = 0) -> dict:
-    """SWD of ``n`` samples vs ``n`` held-out images, and the real-vs-real floor at that count."""
-    real = held_out_images(2 * n, gen.size, data)
+def evaluate_generator(
+    gen, n: int = 256, *, data: str = "avatars", seed: int = 0, size: int | None = None
+) -> dict:
+    """SWD of ``n`` samples vs ``n`` held-out images, and the real-vs-real floor at that count.
+
+    ``size``: measure at this side instead of the model's (held-out faces rendered there,
+    samples taken there as ``generate(size=...)`` does: the shipped upscaler, or a resize).
+    """
+    side = size or gen.size
+    real = held_out_images(2 * n, side, data)
     real_a, real_b = uint8_to_tensor(real[:n]), uint8_to_tensor(real[n:])
     t0 = time.perf_counter()
     fake = gen.sample(latents(n, gen.nz, seed, 1.0))
+    fake = gen.at_size(fake, side)
     dt = time.perf_counter() - t0
     s = swd(fake, real_a, seed=seed)
     floor = swd(real_b, real_a, seed=seed)
@@ -115,6 +123,7 @@ def evaluate_generator(gen, n: int = 256, *, data: str = "avatars", seed: int = 
         "model": gen.name,
         "family": gen.family,
         "n": n,
+        "size": side,
         "swd": s["mean"],
         "swd_levels": s["levels"],
         "swd_floor": floor["mean"],

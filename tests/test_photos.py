@@ -333,8 +333,8 @@ def test_crops_are_colour_balanced(tmp_path):
     assert (classes == red).mean() >= 0.4  # 1 of 4 photos, half of the crops kept
 
 
-def test_eval_size_is_for_restoration_only(capsys):
-    rc, _, err = run_cli(capsys, "eval", "gan", "--size", "128", "-n", "2")
+def test_eval_size_is_not_for_completion(capsys):
+    rc, _, err = run_cli(capsys, "eval", "complete", "--size", "128", "-n", "2")
     assert rc != 0
     assert_one_line_error(err, "--size")
 

@@ -93,9 +93,13 @@ def test_face_models_use_the_upscaler_for_large_images_only(tmp_path, monkeypatc
     assert out.shape == rgb.shape and np.array_equal(out[~missing], rgb[~missing])
 
 
-def test_generate_at_a_size():
+def test_generate_and_measure_at_a_size():
+    from genrestore.evaluate import evaluate_generator
+
     gen = load("faces-gan-64")
     faces = gen.generate(2, size=48)
     assert [f.size for f in faces] == [(48, 48)] * 2
     with pytest.raises(UserError, match="between 16 and 1024"):
         gen.generate(2, size=4000)
+    report = evaluate_generator(gen, 8, size=32)
+    assert report["size"] == 32 and report["swd"] > 0

@@ -54,8 +54,9 @@ def add_parser(sub) -> None:
         "--size",
         type=positive,
         default=None,
-        help="inpaint/colorize on faces: render the held-out faces at this size (default: the "
-        "model's; e.g. 256 to measure a 64-px model on 256-px faces)",
+        help="inpaint/colorize/gan/vae on faces: render the held-out faces at this size "
+        "(default: the model's; e.g. 256 to measure a 64-px model on 256-px faces; samples "
+        "are taken there as generate --size does)",
     )
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
     add_completion_method(p)
@@ -84,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if args.n:  # else each evaluator's own default (it differs for faces and photos)
         options["n"] = args.n
     if args.size:
-        if args.family not in ("inpaint", "colorize"):
-            raise UserError("--size is for eval inpaint and eval colorize")
+        if args.family not in ("inpaint", "colorize", "gan", "vae"):
+            raise UserError("--size is for eval inpaint, colorize, gan and vae")
         options["size"] = args.size
     if args.data:  # else the evaluator's own (faces, or photos for a photo model)
         options["data"] = args.data

@@ -87,14 +87,22 @@ class Generator(Task):
         if size is not None and not 16 <= size <= 1024:
             raise UserError(f"face size must be between 16 and 1024 px, got {size}")
         faces = self.sample(latents(n, self.nz, seed, t))
-        if size is not None and size != faces.shape[-1]:
-            faces = self.larger(faces, size)
-            if size != faces.shape[-1]:
-                down = size < faces.shape[-1]
-                faces = F.interpolate(
-                    faces, size=(size, size), mode="bicubic", antialias=down, align_corners=False
-                ).clamp(-1, 1)
-        return tensor_to_pil(faces)
+        return tensor_to_pil(faces if size is None else self.at_size(faces, size))
+
+    def at_size(self, faces: torch.Tensor, size: int, batch: int = 64) -> torch.Tensor:
+        """(N, 3, S, S) samples -> (N, 3, size, size): the shipped upscaler's where there is
+        one and ``size`` is at least twice S (``Task.larger``), then any rest resized."""
+        if size == faces.shape[-1]:
+            return faces
+        faces = torch.cat(
+            [self.larger(faces[i : i + batch], size) for i in range(0, len(faces), batch)]
+        )
+        if size != faces.shape[-1]:
+            down = size < faces.shape[-1]
+            faces = F.interpolate(
+                faces, size=(size, size), mode="bicubic", antialias=down, align_corners=False
+            ).clamp(-1, 1)
+        return faces
 
     def config_truncation(self) -> float:
         return float(getattr(self.config, "truncation", 1.0))
