@@ -7,7 +7,8 @@ rows) and complete.png (visible region, four completions, original), for each sh
 that is present; photos.png: scikit-image's sample photos restored at their own size by the
 photo models (damaged, OpenCV Telea, the photo inpainter that --model auto uses, original;
 and, once one is shipped, gray, photos-colorize, original), each shown shrunk to one height;
-photos-native.png: a 512x512 and a 1024x768 photo filled at their own size, the hole at 1:1.
+photos-native.png: a 512x512 and a 1024x768 photo filled at their own size, the hole at 1:1;
+upscale.png: 256-px faces, bicubic next to faces-upscale-256, and inpainted at 256.
 """
 
 from __future__ import annotations
@@ -54,12 +55,14 @@ def main() -> None:
     ap.add_argument(
         "--only",
         nargs="+",
-        choices=["gan", "vae", "inpaint", "colorize", "complete", "photos"],
+        choices=["gan", "vae", "inpaint", "colorize", "complete", "upscale", "photos"],
         default=None,
         help="write only these figures (default: all)",
     )
     args = ap.parse_args()
-    wanted = set(args.only or ["gan", "vae", "inpaint", "colorize", "complete", "photos"])
+    wanted = set(
+        args.only or ["gan", "vae", "inpaint", "colorize", "complete", "upscale", "photos"]
+    )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     n = args.n
@@ -101,6 +104,8 @@ def main() -> None:
             tiles += gen.complete(f, missing, samples=4, seed=0)
             tiles.append(Image.fromarray(f))
         _grid(tiles, 6).save(out / "complete.png")
+    if "upscale" in wanted:
+        upscale_figure(out / "upscale.png")
     if "photos" in wanted:
         photo_figure(out / "photos.png")
         sharp_figure(out / "photos-native.png")
@@ -148,6 +153,31 @@ def _rows_sheet(rows: list[list[Image.Image]], height: int, pad: int = 4) -> Ima
             sheet.paste(t, (x, r * (height + pad)))
             x += t.width + pad
     return sheet
+
+
+def upscale_figure(path: Path) -> None:
+    """256-px faces: GAN samples upscaled by bicubic and by faces-upscale-256 (pairs), and
+    held-out faces rendered at 256 inpainted by faces-inpaint-64 (damaged, result, original)."""
+    import torch.nn.functional as F
+
+    from genrestore.evaluate import held_out_images
+    from genrestore.images import tensor_to_pil, uint8_to_tensor
+
+    gen, inp = _try_load("faces-gan-64"), _try_load("faces-inpaint-64")
+    if gen is None or inp is None or "faces-upscale-256" not in _shipped():
+        return
+    small = uint8_to_tensor(np.stack([np.asarray(f) for f in gen.generate(3, seed=3)]))
+    bicubic = tensor_to_pil(F.interpolate(small, scale_factor=4, mode="bicubic").clamp(-1, 1))
+    sharp = gen.generate(3, seed=3, size=256)
+    rows = [[t for pair in zip(bicubic, sharp) for t in pair]]
+    faces = np.array(held_out_images(72, 256))[64:]  # away from eval's first 64
+    row = []
+    for face, kind in ((faces[0], "box"), (faces[1], "stroke")):
+        missing = mask_batch(1, 256, 256, 11, kind)[0]
+        damaged = np.where(missing[..., None], 255, face).astype(np.uint8)
+        row += [Image.fromarray(damaged), inp(face, missing), Image.fromarray(face)]
+    rows.append(row)
+    _rows_sheet(rows, 256).save(path)
 
 
 def sharp_figure(path: Path, height: int = 256, crop: int = 256) -> None:
