@@ -66,8 +66,17 @@ class Recipe(abc.ABC):
         get_family(self.cfg.family).task_class().standing_stats(model, self.model_cfg)
         return model.eval()
 
+    preview: torch.Tensor | None = None  # (8, 3, S, S) fixed real images for sample grids
+
     def set_preview(self, images: torch.Tensor) -> None:
-        """Fixed real images (8, 3, S, S) for the sample grids; recipes that show inputs keep them."""
+        """Fixed real images (8, 3, S, S) for the sample grids (recipes that show inputs)."""
+        self.preview = images
+
+    def preview_images(self) -> torch.Tensor:
+        """The fixed preview images on this recipe's device."""
+        if self.preview is None:
+            raise RuntimeError("preview images are not set")
+        return self.preview.to(self.device)
 
     @abc.abstractmethod
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -59,7 +59,6 @@ class RestoreRecipe(Recipe):
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
         self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
-        self.preview: torch.Tensor | None = None  # (8, 3, S, S) fixed images for sample grids
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         m = self.model_cfg
@@ -114,15 +113,10 @@ class RestoreRecipe(Recipe):
         self.scaler.update()
         self.update_ema(self.ema, self.G, step)
 
-    def set_preview(self, images: torch.Tensor) -> None:
-        self.preview = images
-
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
         """Rows of (input view, result, original) for the fixed preview images."""
-        if self.preview is None:
-            raise RuntimeError("preview images are not set")
-        real = self.preview.to(self.device)
+        real = self.preview_images()
         batch = self.inputs(real, 0)
         out = self.predict(self.inference_copy(self.ema), batch).float()
         shown, result = self.show(batch, out)

@@ -26,7 +26,6 @@ class UpscaleRecipe(Recipe):
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = adam(self.net.parameters(), m.lr, (m.beta1, m.beta2), self.device)
         self.g_crop = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
-        self.preview = None
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         m = self.model_cfg
@@ -44,15 +43,10 @@ class UpscaleRecipe(Recipe):
         self.update_ema(self.ema, self.net, step)
         return {"l1": loss.detach()}
 
-    def set_preview(self, images: torch.Tensor) -> None:
-        self.preview = images
-
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
         """Rows of (input shown at full size, upscaled, original) for the fixed preview images."""
-        if self.preview is None:
-            raise RuntimeError("preview images are not set")
-        real = self.preview.to(self.device).float()
+        real = self.preview_images().float()
         small = F.avg_pool2d(real, self.model_cfg.factor)
         shown = F.interpolate(small, size=real.shape[-2:], mode="nearest")
         out = self.inference_copy(self.ema)(small).clamp(-1, 1)
