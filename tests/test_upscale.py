@@ -66,6 +66,8 @@ def test_upscaler_trains_exports_and_is_measured_against_bicubic(tmp_path):
     assert up.factor == 4 and up.size == 32
     out = up(Image.fromarray(_faces(1, 8)[0]))
     assert out.size == (32, 32)
+    with pytest.raises(UserError, match="megapixels"):
+        up(Image.new("RGB", (2100, 2100)))
     report = evaluate_upscaler(up, 3)
     assert set(report["methods"]) == {"model", "bicubic"}
     assert all(0 < m["psnr"] <= 100 for m in report["methods"].values())

@@ -13,8 +13,11 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import UserError
 from ..images import open_image, tensor_to_uint8, uint8_to_tensor
 from .base import Task, finite
+
+MAX_OUTPUT_PIXELS = 64_000_000  # an upscaled image larger than this is refused
 
 
 class Upscaler(Task):
@@ -25,8 +28,16 @@ class Upscaler(Task):
         return self.config.factor
 
     def prepare(self, image) -> np.ndarray:
-        """Validate -> rgb uint8 (H, W, 3)."""
-        return np.asarray(open_image(image).convert("RGB"), dtype=np.uint8)
+        """Validate -> rgb uint8 (H, W, 3); the output may have at most ``MAX_OUTPUT_PIXELS``."""
+        from ..images import source_name
+
+        img = open_image(image)
+        if img.width * img.height * self.factor**2 > MAX_OUTPUT_PIXELS:
+            raise UserError(
+                f"{source_name(image)}: {img.width}x{img.height} upscaled {self.factor}x would "
+                f"be over {MAX_OUTPUT_PIXELS // 1_000_000} megapixels; shrink it first"
+            )
+        return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
     def __call__(self, image) -> Image.Image:
         x = uint8_to_tensor(self.prepare(image)[None])
