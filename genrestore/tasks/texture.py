@@ -70,7 +70,7 @@ def add_texture(
     The match cost of a source block is the mean squared difference of the coarse colours
     plus ``distance_weight`` x (distance / long side)^2, so near blocks win ties; each
     target copies one of its ``CHOICES`` cheapest sources, drawn with ``seed``. Images
-    smaller than a block, or with no fully known block, come back as ``fill``.
+    smaller than a block, with no hole or with no fully known block come back as ``fill``.
     """
     _, _, h, w = image.shape
     b, s = BLOCK, BLOCK // 2
@@ -125,6 +125,8 @@ def add_texture(
     ty, tx = ty.flatten(), tx.flatten()
     touches = block_sums(missing, ty, tx) > 0.5
     ty, tx = ty[touches], tx[touches]
+    if len(ty) == 0:  # no hole
+        return fill
     # each target takes one of its CHOICES best matches at random (seeded): the single best
     # one is often the same source for a whole smooth hole, which would tile it visibly
     gen = torch.Generator().manual_seed(seed)
@@ -143,7 +145,7 @@ def add_texture(
     blocks = band[0][:, rows, cols]  # (3, T, b, b)
     win = torch.sin(math.pi * (r.to(image.dtype) + 0.5) / b)
     blocks = blocks * (win[:, None] * win[None, :])
-    texture = torch.zeros_like(fill[0])
+    texture = torch.zeros(fill.shape[1:], dtype=fill.dtype)  # contiguous, for view()
     dest_rows = (ty[:, None] + r[None])[:, :, None].expand(-1, b, b)
     dest_cols = (tx[:, None] + r[None])[:, None, :].expand(-1, b, b)
     flat = (dest_rows * w + dest_cols).reshape(-1)
