@@ -129,9 +129,8 @@ def photo_files(roots: dict[str, str] | None = None, split: str = "train") -> li
             files = [next(iter(sorted(root.glob(n + ".*"))), None) for n in names]
         if not any(files):
             missing.append(package)
-        held = [n in VALIDATION for n in names]
-        keep = {"train": [not h for h in held], "validation": held, "all": [True] * len(names)}
-        found += [f for f, k in zip(files, keep[split]) if f is not None and k]
+        keep = [split == "all" or (n in VALIDATION) == (split == "validation") for n in names]
+        found += [f for f, k in zip(files, keep) if f is not None and k]
     if missing:
         raise UserError(
             f"--data {SOURCE} needs Debian's {' and '.join(missing)}: "

@@ -14,12 +14,10 @@ class InpaintConfig:
     size: int = 64  # the network's working size (native: the training crops' size)
     native: bool = False  # fully convolutional at each image's own size (see tasks/restore.py)
     coarse: int = 256  # native: the coarse-to-fine pyramid starts at this long side
-    context: int = (
-        48  # native: px of known context around the hole above the coarsest level (0: all)
-    )
-    texture: float = (
-        0.0  # native: strength of the fine texture copied into the fill (tasks/texture.py)
-    )
+    # native: px of known context around the hole above the coarsest level (0: all)
+    context: int = 48
+    # native: strength of the fine texture copied into the fill (tasks/texture.py)
+    texture: float = 0.0
     nf: int = 16  # width at full resolution (doubles per level, at most 8x)
     depth: int = 3  # down-sampling levels of the U-Net
     n_res: int = 3  # dilated residual blocks at the bottleneck

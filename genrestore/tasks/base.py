@@ -120,11 +120,11 @@ class Task:
         return companion_upscaler(self)
 
     def larger(self, x: torch.Tensor, side: int) -> torch.Tensor:
-        """(N, 3, S, S) outputs at this model's size -> the upscaler's larger ones while the
+        """(N, 3, S, S) outputs at this model's size -> the upscaler's larger ones when the
         wanted ``side`` is at least twice S (and an upscaler exists), else ``x`` as it is."""
         up = self.upscaler
-        while up is not None and side >= 2 * x.shape[-1] and up.size == x.shape[-1] * up.factor:
-            x = up.upscale(x)
+        if up is not None and side >= 2 * x.shape[-1] and up.size == x.shape[-1] * up.factor:
+            return up.upscale(x)
         return x
 
     @staticmethod

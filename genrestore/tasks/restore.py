@@ -160,9 +160,9 @@ class Inpainter(Restorer):
             up = torch.zeros_like(m)
             if correction is not None:
                 up = F.interpolate(correction, size=(h, w), mode="bilinear")
-            if correction is not None and self.config.context > 0:  # holds every missing pixel
-                y0, y1, x0, x1 = hole_window(m[0, 0], self.config.context)
-                window = (..., slice(y0, y1), slice(x0, x1))
+                if self.config.context > 0:  # the window holds every missing pixel
+                    y0, y1, x0, x1 = hole_window(m[0, 0], self.config.context)
+                    window = (..., slice(y0, y1), slice(x0, x1))
             xw, mw = x[window], m[window]
             smooth = pull_push(xw, 1 - mw, smooth=True)
             pred = self._run_native(xw, mw, smooth + up[window] * mw)
