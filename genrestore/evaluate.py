@@ -69,13 +69,16 @@ def held_out_photos(data: str = "skimage") -> list[tuple[str, np.ndarray]]:
             named.append((name, arr[0] if isinstance(arr, tuple) else arr))  # stereo: left
     else:
         from .data.folder import scan_images
-        from .data.photos import SOURCE, photo_files
+        from .data.photos import SOURCE, open_photo, photo_files
         from .images import open_image
 
-        paths = photo_files(split="validation") if data == SOURCE else scan_images(data)
+        if data == SOURCE:
+            paths, opener = photo_files(split="validation"), open_photo
+        else:
+            paths, opener = scan_images(data), lambda p: open_image(str(p))
         if not paths:
             raise UserError(f"{data}: no images found")
-        named = [(p.name, np.asarray(open_image(str(p)).convert("RGB"))) for p in paths]
+        named = [(p.name, np.asarray(opener(p).convert("RGB"))) for p in paths]
     out = []
     for name, arr in named:
         img = Image.fromarray(arr[..., :3] if arr.ndim == 3 else arr).convert("RGB")

@@ -378,3 +378,90 @@ def test_upscaled_colours_follow_the_sharp_luminance_edge():
     assert (guided - ab_true).abs().mean() < 0.5 * (plain - ab_true).abs().mean()
     flat = torch.full((1, 2, 16, 16), 0.2)  # flat colour stays flat, whatever the L
     assert torch.allclose(guided_upsample(flat, lum_small, lum), torch.full((1, 2, 64, 64), 0.2))
+
+
+def _rcc(files: dict[str, bytes], compress: set[str] = frozenset()) -> bytes:
+    """A Qt resource archive (format 2, as Qt's rcc writes it) holding ``files``."""
+    import struct
+    import zlib
+
+    tree: dict = {}
+    for path in files:
+        node = tree
+        parts = path.split("/")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+        node[parts[-1]] = path
+    names, data, entries = bytearray(), bytearray(), []
+
+    def name_at(n: str) -> int:
+        at = len(names)
+        names.extend(struct.pack(">HI", len(n), 0) + n.encode("utf-16-be"))
+        return at
+
+    # breadth-first, as rcc does: a folder's children are consecutive entries
+    entries.append(["", tree])
+    i = 0
+    while i < len(entries):
+        name, node = entries[i]
+        if isinstance(node, dict):
+            entries[i].append(len(entries))
+            entries.extend([k, v] for k, v in sorted(node.items()))
+        i += 1
+    out = bytearray()
+    for name, node, *first in entries:
+        n = name_at(name) if name else 0
+        if isinstance(node, dict):
+            out += struct.pack(">IHII", n, 2, len(node), first[0]) + bytes(8)
+        else:
+            raw = files[node]
+            flags = 0
+            if node in compress:
+                raw, flags = struct.pack(">I", len(raw)) + zlib.compress(raw), 1
+            out += struct.pack(">IHHHI", n, flags, 0, 0, len(data)) + bytes(8)
+            data.extend(struct.pack(">I", len(raw)) + raw)
+    tree_at = 20
+    data_at = tree_at + len(out)
+    names_at = data_at + len(data)
+    return b"qres" + struct.pack(">IIII", 2, tree_at, data_at, names_at) + out + data + names
+
+
+def _webp(w: int, h: int, seed: int) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(_scene(h, w, seed)).save(buf, "WEBP")
+    return buf.getvalue()
+
+
+def test_photos_are_read_out_of_qt_resource_archives(tmp_path):
+    from genrestore.data.qtresource import read_archive
+
+    files = {"a/res/x.webp": _webp(40, 30, 1), "a/res/deep/y.txt": b"hello" * 50, "z.txt": b"z"}
+    archive = tmp_path / "erase.rcc"
+    archive.write_bytes(_rcc(files, compress={"a/res/deep/y.txt"}))
+    assert read_archive(str(archive)) == files
+    bad = tmp_path / "bad.rcc"
+    bad.write_bytes(b"not an archive")
+    with pytest.raises(ValueError, match="not a Qt resource archive"):
+        read_archive(str(bad))
+    # GCompris: an activity's large pictures are its photographs; its drawings are smaller
+    side = photos.GCOMPRIS_PHOTO_SIDE
+    gc = tmp_path / "gcompris"
+    gc.mkdir()
+    (gc / "erase.rcc").write_bytes(
+        _rcc({"g/erase/swans.webp": _webp(side, 60, 2), "g/erase/drawing.webp": _webp(90, 60, 3)})
+    )
+    (gc / "explore_monuments.rcc").write_bytes(
+        _rcc({"g/m/france/montStMichel.webp": _webp(side + 8, 50, 4)})
+    )
+    roots = {"gcompris-qt-data": str(gc)}
+    train = photos.photo_files(roots)
+    assert photos.photo_names(train) == ["erase/swans.webp"]
+    held = photos.photo_files(roots, split="validation")  # montStMichel is a validation photo
+    assert photos.photo_names(held) == ["explore_monuments/montStMichel.webp"]
+    assert photos.open_photo(train[0]).size == (side, 60)
+    crops = photos.make_crops(train + held, 6, 16)
+    assert crops.shape == (6, 16, 16, 3)
+    with pytest.raises(UserError, match="apt-get install gcompris-qt-data"):
+        photos.photo_files({"gcompris-qt-data": str(tmp_path / "none")})

@@ -32,8 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument(
         "--data",
         default=None,
-        help="'avatars' (built-in faces, default), 'photos' (natural photos from Debian's "
-        "wallpaper packages, cut into crops at many scales) or a folder of images",
+        help="'avatars' (built-in faces, default), 'photos' (natural photos from Debian "
+        "packages: wallpapers, GCompris, Palapeli; cut into crops at many scales) or a "
+        "folder of images",
     )
     p.add_argument("--count", type=positive, default=None, help="built-in faces to train on")
     p.add_argument(

@@ -1,18 +1,21 @@
-"""The built-in photo set: natural photographs that Debian's wallpaper packages install.
+"""The built-in photo set: natural photographs that Debian packages install (wallpapers, the
+photos of GCompris' activities and of the Palapeli jigsaw puzzles).
 
 ``--data photos`` trains on random square crops of these photos at many scales (a crop may
 be a whole scene shrunk or a patch at nearly full resolution), with flips and a mild
 brightness / contrast / saturation jitter (never hue: colorization learns real colours).
 The crops are cut once per (size, count, seed), balanced over colours (``make_crops``) and
 cached as a memory-mapped .npy like the face set. Only photographs are used (not the
-packages' abstract and vector wallpapers); ``PHOTOS`` names each one, and the model card
-records the list.
+packages' abstract and vector wallpapers, nor GCompris' drawings); ``PHOTOS`` names each
+one (GCompris: whole activities, whose photos sit in Qt resource archives), and the model
+card records the list.
 
 Missing packages are one clear error naming the ``apt-get install`` that brings them.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 import time
@@ -23,14 +26,17 @@ from PIL import Image, ImageEnhance
 
 from ..errors import UserError
 from .cache import cache_dir, cache_lock, load_array, save_array
+from .qtresource import archive_member, read_archive
 
-FORMAT_VERSION = 3  # 2: colour-balanced crops; 3: the Lomiri photos, validation held out
+FORMAT_VERSION = 4  # 2: colour-balanced crops; 3: Lomiri, validation held out; 4: GCompris
 SOURCE = "photos"
 PACKAGES = (
     "mate-backgrounds",
     "plasma-workspace-wallpapers",
     "lomiri-wallpapers-16.04",
     "lomiri-wallpapers-20.04",
+    "gcompris-qt-data",
+    "palapeli-data",
 )
 MAX_SIDE = 1600  # each photo is shrunk to this long side once; crops come from that copy
 _ROOTS = {
@@ -38,7 +44,10 @@ _ROOTS = {
     "plasma-workspace-wallpapers": "/usr/share/wallpapers",
     "lomiri-wallpapers-16.04": "/usr/share/backgrounds",
     "lomiri-wallpapers-20.04": "/usr/share/backgrounds",
+    "gcompris-qt-data": "/usr/share/gcompris-qt/rcc",
+    "palapeli-data": "/usr/share/palapeli/collection",
 }
+GCOMPRIS_PHOTO_SIDE = 1000  # an activity's pictures this long or longer are its photographs
 # The photographs among the packages' wallpapers (the others are drawings and renders).
 PHOTOS = {
     "mate-backgrounds": (
@@ -85,15 +94,36 @@ PHOTOS = {
         "sunset_by_Aitzol_Berasategi",
     ),
     "lomiri-wallpapers-20.04": ("Kleiber_by_Lukas_Baubkus",),
+    # GCompris: activities (one .rcc archive each) whose large pictures are all photographs:
+    # animals in the wild (1920x1080), monuments and animals (about 1024 on the long side)
+    "gcompris-qt-data": (
+        "erase",
+        "explore_monuments",
+        "explore_world_animals",
+        "explore_farm_animals",
+    ),
+    "palapeli-data": (
+        "castle-maintenon",
+        "cincinnati-bridge",
+        "citrus-fruits",
+        "european-honey-bee",
+        "panther-chameleon-female",
+    ),
 }
 # Held out of the training crops: the photos that choose a model's settings (e.g. how far a
 # colorizer's colours are trusted) and checkpoints, so that the test photos (scikit-image's)
-# are never used for a choice. An object, animals, a landscape under sky.
+# are never used for a choice. Objects, animals, landscapes under sky, buildings.
 VALIDATION = (
     "Picture_0B_by_freespace",
     "friends_by_Aitzol_Berasategi",
     "picosdeeuropa_by_Aitzol_Berasategi",
     "Kleiber_by_Lukas_Baubkus",
+    "red_panda",
+    "toucan",
+    "montStMichel",
+    "hawaMahal",
+    "koala",
+    "cow",
 )
 
 log = logging.getLogger("genrestore")
@@ -125,8 +155,11 @@ def photo_files(roots: dict[str, str] | None = None, split: str = "train") -> li
         root = Path(roots[package])
         if package == "plasma-workspace-wallpapers":
             files = [_largest(root / n) for n in names]
+        elif package == "gcompris-qt-data":
+            files = [f for n in names for f in _gcompris_photos(root / f"{n}.rcc")] or [None]
+            names = [f.stem if f else "" for f in files]
         else:
-            files = [next(iter(sorted(root.glob(n + ".*"))), None) for n in names]
+            files = [next(iter(sorted(root.glob(n + ".jp*g"))), None) for n in names]
         if not any(files):
             missing.append(package)
         keep = [split == "all" or (n in VALIDATION) == (split == "validation") for n in names]
@@ -139,13 +172,43 @@ def photo_files(roots: dict[str, str] | None = None, split: str = "train") -> li
     return found
 
 
+def _gcompris_photos(archive: Path) -> list[Path]:
+    """The photographs in one GCompris activity's archive, as archive.rcc/member paths."""
+    if not archive.is_file():
+        return []
+    members = read_archive(str(archive))
+    found = []
+    for member in sorted(members):
+        if Path(member).suffix.lower() in (".webp", ".jpg", ".jpeg", ".png"):
+            with Image.open(io.BytesIO(members[member])) as img:
+                if max(img.size) >= GCOMPRIS_PHOTO_SIDE:
+                    found.append(archive / member)
+    return found
+
+
+def open_photo(path: Path) -> Image.Image:
+    """A photo file, or a file inside a Qt resource archive (archive.rcc/member), opened."""
+    inside = archive_member(path)
+    if inside is None:
+        return Image.open(path)
+    return Image.open(io.BytesIO(read_archive(str(inside[0]))[inside[1]]))
+
+
 def photo_names(files: list[Path]) -> list[str]:
-    """Short names for a model card: folder + file, e.g. 'nature/Aqua.jpg'."""
-    return [f"{f.parts[-4] if 'contents' in f.parts else f.parent.name}/{f.name}" for f in files]
+    """Short names for a model card: folder + file, e.g. 'nature/Aqua.jpg' (GCompris: the
+    activity + file, e.g. 'erase/swans.webp')."""
+
+    def folder(f: Path) -> str:
+        inside = archive_member(f)
+        if inside is not None:
+            return inside[0].stem
+        return f.parts[-4] if "contents" in f.parts else f.parent.name
+
+    return [f"{folder(f)}/{f.name}" for f in files]
 
 
 def _shrunk(path: Path) -> Image.Image:
-    img = Image.open(path)
+    img = open_photo(path)
     img.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG: decode at a reduced scale, much faster
     img = img.convert("RGB")
     scale = MAX_SIDE / max(img.size)
