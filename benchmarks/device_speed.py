@@ -98,12 +98,12 @@ def main() -> None:
     gen = genrestore.load("faces-gan-64", device=str(device))
     print(f"load faces-gan-64: {time.perf_counter() - t:.3f} s")
     for n in (1, 64):
-        gen.generate(n, seed=0)  # warm-up
+        gen.generate(n, seed=0, size=gen.size)  # warm-up
         times = []
         for seed in range(10):
             sync(device)
             t = time.perf_counter()
-            gen.generate(n, seed=seed)  # sampling + conversion to PIL images
+            gen.generate(n, seed=seed, size=gen.size)  # sampling + conversion to PIL images
             sync(device)
             times.append(time.perf_counter() - t)
         print(f"generate {n:>2} faces (to PIL): median {1000 * float(np.median(times)):.2f} ms")

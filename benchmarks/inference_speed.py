@@ -53,9 +53,9 @@ def main() -> None:
             continue
         print(f"{name}: load {load_s:.3f} s")
         if task.family in ("gan", "vae"):
-            task.generate(64, seed=0)
+            task.generate(64, seed=0, size=task.size)
             print(
-                f"  generate 64 faces: {best_of(lambda t=task: t.generate(64, seed=1)):.3f} s (target < 0.1)"
+                f"  generate 64 faces: {best_of(lambda t=task: t.generate(64, seed=1, size=t.size)):.3f} s (target < 0.1)"
             )
             face = load_eval_faces(8, 64)[3]
             miss = keep_mask("left-eye", 64, 64)

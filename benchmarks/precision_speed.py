@@ -56,7 +56,7 @@ def inference_times(repeat: int, native: bool) -> dict[str, dict[str, tuple[floa
         emulated = p == "bf16" and not native
         comps[p] = Completer(gens[p], steps=2) if emulated and full.steps > 2 else full
         scale[p] = full.steps / comps[p].steps
-        gens[p].generate(64, seed=0)  # warm-up
+        gens[p].generate(64, seed=0, size=gens[p].size)  # warm-up
         comps[p](face, miss, samples=4, seed=0)
     gen_t: dict[str, list[float]] = {p: [] for p in PRECISIONS}
     comp_t: dict[str, list[float]] = {p: [] for p in PRECISIONS}
@@ -64,7 +64,7 @@ def inference_times(repeat: int, native: bool) -> dict[str, dict[str, tuple[floa
         for p in PRECISIONS:
             if p == "bf16" and not native and r > 0:
                 continue
-            gen_t[p].append(timed(lambda p=p: gens[p].generate(64, seed=1)))
+            gen_t[p].append(timed(lambda p=p: gens[p].generate(64, seed=1, size=gens[p].size)))
             comp_t[p].append(timed(lambda p=p: comps[p](face, miss, samples=4, seed=1)) * scale[p])
     method = comps["auto"].method
     return {

@@ -314,6 +314,11 @@ def test_generate_tab(page, shots, capsys):
     page.click("#gen-dice")
     _loaded_images(page, "#gen-gallery img", 16, after=before)
     assert page.input_value("#gen-seed input") != seed_before
+    # the size choice reaches the model: the tiny gan has no upscaler, so both are its own
+    before = _srcs(page, "#gen-gallery img")
+    page.locator("#gen-size label").nth(1).click()
+    page.click("#gen-run")
+    assert _loaded_images(page, "#gen-gallery img", 16, after=before)[0] == (MODEL_SIZE,) * 2
 
     t1 = time.perf_counter()
     page.click("#interp-run")

@@ -10,6 +10,7 @@ from PIL import Image
 
 from genrestore import UserError
 from genrestore.config import DataConfig, preset
+from genrestore.data.masks import keep_mask
 from genrestore.evaluate import evaluate_upscaler
 from genrestore.families.upscale import UpscaleConfig
 from genrestore.images import uint8_to_tensor
@@ -101,6 +102,17 @@ def test_generate_and_measure_at_a_size():
     gen = load("faces-gan-64")
     faces = gen.generate(2, size=48)
     assert [f.size for f in faces] == [(48, 48)] * 2
+    # by default the shipped 64-px faces come at 256, drawn by the upscaler, not resized
+    big, small = gen.generate(2, seed=5), gen.generate(2, seed=5, size=64)
+    assert gen.default_size == 256 and [f.size for f in big] == [(256, 256)] * 2
+    shrunk = np.asarray(big[0].resize((64, 64), Image.BOX), np.float32)
+    assert np.abs(shrunk - np.asarray(small[0], np.float32)).mean() < 6  # the same face
+    assert gen.interpolate(0, 1, 3)[0].size == (256, 256)
+    # a completion of a 256-px face is drawn at 256 and keeps the visible pixels exactly
+    face = np.asarray(big[1])
+    done = np.asarray(gen.complete(face, "left-eye", samples=1)[0])
+    missing = keep_mask("left-eye", 256, 256)
+    assert done.shape == face.shape and np.array_equal(done[~missing], face[~missing])
     with pytest.raises(UserError, match="between 16 and 1024"):
         gen.generate(2, size=4000)
     report = evaluate_generator(gen, 8, size=32)

@@ -35,8 +35,8 @@ def add_parser(sub) -> None:
         "--size",
         type=positive,
         default=None,
-        help="face side in px (default: the model's, 64); 256 draws the faces sharp with the "
-        "shipped upscaler (faces-upscale-256)",
+        help="face side in px (default: 256 for the shipped 64-px models, drawn sharp by the "
+        "shipped upscaler faces-upscale-256; other models: their own size); 64 = as sampled",
     )
     p.add_argument("--out", required=True)
     add_precision(p)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     if not isinstance(gen, Generator):
         raise UserError(f"{args.model}: is not a generative model (gan or vae)")
     if args.interpolate is not None:
-        faces = gen.interpolate(args.seed, args.interpolate, max(2, args.n))
+        faces = gen.interpolate(args.seed, args.interpolate, max(2, args.n), size=args.size)
     else:
         faces = gen.generate(args.n, seed=args.seed, truncation=args.truncation, size=args.size)
     out = Path(args.out)

@@ -22,6 +22,14 @@ from .widgets import (
 
 WHAT = "generative (gan or vae)"  # how the messages name the models this tab needs
 SHIPPED = ["faces-gan-64", "faces-vae-64"]  # named in the message when none is loaded
+# The face sizes offered: the default (256 px, drawn sharp by the shipped upscaler, for the
+# shipped 64-px models) or the model's own (as sampled).
+SIZES = ["Large (256 px where the upscaler serves the model)", "Model's own (64 px)"]
+
+
+def _side(gen, size: str) -> int:
+    """The face side for the ``SIZES`` choice ``size``."""
+    return gen.size if size == SIZES[1] else gen.default_size
 
 
 # A gr.Progress() default is how Gradio hands a handler its progress bar; the builders bind
@@ -34,12 +42,15 @@ def generate(
     n: float,
     seed: float | None,
     truncation: float,
+    size: str = SIZES[0],
     progress=gr.Progress(),  # noqa: B008
 ) -> list[str]:
-    """Sample ``n`` faces from the model ``name`` -> their PNG files."""
+    """Sample ``n`` faces from the model ``name`` at the chosen ``size`` -> their PNG files."""
     gen = pick(generators, name, "generative")
     progress(0, desc="sampling faces")
-    faces = gen.generate(int(n), seed=int(seed or 0), truncation=float(truncation))
+    faces = gen.generate(
+        int(n), seed=int(seed or 0), truncation=float(truncation), size=_side(gen, size)
+    )
     return [as_file(f) for f in faces]
 
 
@@ -51,12 +62,13 @@ def interpolate(
     a: float | None,
     b: float | None,
     k: float,
+    size: str = SIZES[0],
     progress=gr.Progress(),  # noqa: B008
 ) -> str:
-    """``k`` faces from seed ``a`` to seed ``b`` -> one PNG strip."""
+    """``k`` faces from seed ``a`` to seed ``b`` at the chosen ``size`` -> one PNG strip."""
     gen = pick(generators, name, "generative")
     progress(0, desc="interpolating")
-    faces = gen.interpolate(int(a or 0), int(b or 0), int(k))
+    faces = gen.interpolate(int(a or 0), int(b or 0), int(k), size=_side(gen, size))
     return as_file(image_grid(faces, cols=len(faces)))
 
 
@@ -74,6 +86,7 @@ def build_generate_tab(
             trunc = gr.Slider(
                 0.1, 1.0, value=1.0, step=0.05, label="Truncation (lower: less variety)"
             )
+        size = gr.Radio(SIZES, value=SIZES[0], label="Face size", elem_id="gen-size")
         run = gr.Button("Generate", variant="primary", elem_id="gen-run")
         gallery = gr.Gallery(
             label="Faces", columns=8, format="png", elem_id="gen-gallery", height=320
@@ -82,17 +95,20 @@ def build_generate_tab(
             [[8, 0, 1.0], [16, 7, 0.7], [32, 2024, 0.5]], [n, seed, trunc], label="Examples"
         )
         handler = bound(generate, generators, as_file)
-        inputs = [model, n, seed, trunc]
+        inputs = [model, n, seed, trunc, size]
         run.click(handler, inputs, gallery, api_name="generate")
         dice.click(random_seed, None, seed, api_visibility="private").then(
             handler, inputs, gallery, api_visibility="private"
         )
-        _interpolation(model, generators, as_file)
+        _interpolation(model, size, generators, as_file)
     return ModelPicker(generators, model, note)
 
 
-def _interpolation(model: gr.Dropdown, generators: Mapping, as_file: Outbox) -> None:
-    """The tab's second part: a strip of faces between two seeds of the chosen model."""
+def _interpolation(
+    model: gr.Dropdown, size: gr.Radio, generators: Mapping, as_file: Outbox
+) -> None:
+    """The tab's second part: a strip of faces between two seeds of the chosen model, at the
+    chosen face size."""
     gr.Markdown("### Interpolation between two seeds")
     with gr.Row():
         seed_a = gr.Number(0, label="From seed", precision=0, minimum=0)
@@ -102,7 +118,7 @@ def _interpolation(model: gr.Dropdown, generators: Mapping, as_file: Outbox) -> 
     strip = gr.Image(label="Interpolation", format="png", interactive=False, elem_id="interp-strip")
     run.click(
         bound(interpolate, generators, as_file),
-        [model, seed_a, seed_b, steps],
+        [model, seed_a, seed_b, steps, size],
         strip,
         api_name="interpolate",
     )

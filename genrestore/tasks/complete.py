@@ -183,4 +183,5 @@ class Completer:
         pred, loss = self.fit(x, known, samples * self.rps, seed)
         order = torch.argsort(pooled_fit(pred, x, known, self.rank_pool))[:samples]
         best = blend_seams(pred[order], x, known, self.blend)
+        best = self.gen.larger(best, max(w, h))  # drawn sharp at the image's size
         return [composite(from_model(p, w, h), arr, missing) for p in best], loss[order]

@@ -33,6 +33,11 @@ def _slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
+def _check_size(size: int | None) -> None:
+    if size is not None and not 16 <= size <= 1024:
+        raise UserError(f"face size must be between 16 and 1024 px, got {size}")
+
+
 class Generator(Task):
     """Samples faces from a learned distribution (a GAN generator or a VAE decoder).
 
@@ -76,18 +81,25 @@ class Generator(Task):
     ) -> list[Image.Image]:
         """``n`` faces for ``seed``; ``truncation`` in (0, 1] trades variety for quality.
 
-        ``size``: the faces' side, the model's own by default; a larger one is drawn by the
-        shipped upscaler where there is one (``Task.larger``), and any rest is a resize.
+        ``size``: the faces' side, by default ``default_size`` (256 for the shipped 64-px
+        models); a side at least twice the model's is drawn by the shipped upscaler where
+        there is one (``Task.larger``), and any rest is a resize.
         """
         if not 1 <= n <= 10_000:
             raise UserError(f"number of faces must be between 1 and 10000, got {n}")
         t = self.config_truncation() if truncation is None else truncation
         if not 0 < t <= 2:
             raise UserError(f"truncation must be in (0, 2], got {t}")
-        if size is not None and not 16 <= size <= 1024:
-            raise UserError(f"face size must be between 16 and 1024 px, got {size}")
+        _check_size(size)
         faces = self.sample(latents(n, self.nz, seed, t))
-        return tensor_to_pil(faces if size is None else self.at_size(faces, size))
+        return tensor_to_pil(self.at_size(faces, size or self.default_size))
+
+    @property
+    def default_size(self) -> int:
+        """The side ``generate`` and ``interpolate`` draw at by default: the shipped
+        upscaler's (256 for the 64-px faces) where one serves this model, else its own."""
+        up = self.upscaler
+        return up.size if up is not None and up.size == self.size * up.factor else self.size
 
     def at_size(self, faces: torch.Tensor, size: int, batch: int = 64) -> torch.Tensor:
         """(N, 3, S, S) samples -> (N, 3, size, size): the shipped upscaler's where there is
@@ -124,11 +136,15 @@ class Generator(Task):
 
         return Completer(self)(image, mask, samples=samples, seed=seed)
 
-    def interpolate(self, seed_a: int, seed_b: int, steps: int = 8) -> list[Image.Image]:
-        """``steps`` faces along the great circle from seed_a's first face to seed_b's."""
+    def interpolate(
+        self, seed_a: int, seed_b: int, steps: int = 8, size: int | None = None
+    ) -> list[Image.Image]:
+        """``steps`` faces along the great circle from seed_a's first face to seed_b's, at
+        ``size`` as ``generate`` draws them (default ``default_size``)."""
         if not 2 <= steps <= 256:
             raise UserError(f"interpolation steps must be between 2 and 256, got {steps}")
+        _check_size(size)
         a = latents(1, self.nz, seed_a)[0]
         b = latents(1, self.nz, seed_b)[0]
         z = _slerp(a, b, torch.linspace(0, 1, steps))
-        return tensor_to_pil(self.sample(z))
+        return tensor_to_pil(self.at_size(self.sample(z), size or self.default_size))
