@@ -159,7 +159,7 @@ def photo_files(roots: dict[str, str] | None = None, split: str = "train") -> li
             files = [f for n in names for f in _gcompris_photos(root / f"{n}.rcc")] or [None]
             names = [f.stem if f else "" for f in files]
         else:
-            files = [next(iter(sorted(root.glob(n + ".jp*g"))), None) for n in names]
+            files = [next(iter(_images(root.glob(n + ".*"))), None) for n in names]
         if not any(files):
             missing.append(package)
         keep = [split == "all" or (n in VALIDATION) == (split == "validation") for n in names]
@@ -172,6 +172,14 @@ def photo_files(roots: dict[str, str] | None = None, split: str = "train") -> li
     return found
 
 
+_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+def _images(paths) -> list[Path]:
+    """The image files among ``paths``, sorted (Palapeli keeps a .desktop beside each)."""
+    return sorted(p for p in paths if p.suffix.lower() in _SUFFIXES)
+
+
 def _gcompris_photos(archive: Path) -> list[Path]:
     """The photographs in one GCompris activity's archive, as archive.rcc/member paths."""
     if not archive.is_file():
@@ -179,7 +187,7 @@ def _gcompris_photos(archive: Path) -> list[Path]:
     members = read_archive(str(archive))
     found = []
     for member in sorted(members):
-        if Path(member).suffix.lower() in (".webp", ".jpg", ".jpeg", ".png"):
+        if Path(member).suffix.lower() in _SUFFIXES:
             with Image.open(io.BytesIO(members[member])) as img:
                 if max(img.size) >= GCOMPRIS_PHOTO_SIDE:
                     found.append(archive / member)
