@@ -96,6 +96,36 @@ def test_face_models_use_the_upscaler_for_large_images_only(tmp_path, monkeypatc
     assert out.shape == rgb.shape and np.array_equal(out[~missing], rgb[~missing])
 
 
+def test_a_guided_refiner_draws_its_inpainters_answers_around_the_known_pixels(
+    tmp_path, monkeypatch
+):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    monkeypatch.setenv("GENRESTORE_CHECKPOINTS", str(folder))
+    export(_train(tmp_path, "inpaint", 16, nf=8), folder / "faces.safetensors")
+    export(_train(tmp_path / "b", "inpaint", 16, nf=8), folder / "other.safetensors")
+    run = _train(tmp_path, "upscale", 64, crop=32, nf=8, n_blocks=1, guided=True, base="faces")
+    export(run, folder / "refine.safetensors")
+    with pytest.raises(ValueError, match="base"):
+        UpscaleConfig(guided=True)
+    inp, other = load(folder / "faces.safetensors"), load(folder / "other.safetensors")
+    assert inp.refiner is not None and inp.refiner.name.endswith("refine.safetensors")
+    assert other.refiner is None  # trained on another model's answers
+    assert inp.upscaler is None  # a guided refiner is not a plain upscaler
+    with pytest.raises(UserError, match="cannot upscale an image on its own"):
+        inp.refiner.upscale(torch.zeros(1, 3, 16, 16))
+    rgb = _faces(1, 64)[0]
+    missing = np.zeros((64, 64), bool)
+    missing[20:40, 16:48] = True
+    out = np.asarray(inp(rgb, missing))
+    assert out.shape == rgb.shape and np.array_equal(out[~missing], rgb[~missing])
+    # it sees the image's known pixels: changing one outside the hole changes the fill
+    moved = rgb.copy()
+    moved[18:20, 16:48] = 255 - moved[18:20, 16:48]
+    again = np.asarray(inp(moved, missing))
+    assert not np.array_equal(again[missing], out[missing])
+
+
 def test_generate_and_measure_at_a_size():
     from genrestore.evaluate import evaluate_generator
 

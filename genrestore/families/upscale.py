@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import DataConfig, TrainConfig
+from ..data.masks import DEFAULT_MIX
 from . import Family
 
 
@@ -15,6 +16,12 @@ class UpscaleConfig:
     crop: int = 128  # high-resolution side of the crop each training sample is cut to
     nf: int = 48  # width (every convolution runs at the low resolution)
     n_blocks: int = 6  # residual blocks
+    # Guided (inpainting): the network also sees the image's known pixels and its hole at the
+    # high resolution (pixel-unshuffled to the low one), and learns to draw the answers of
+    # the face inpainter ``base`` (a shipped name) at the image's size around them.
+    guided: bool = False
+    base: str = ""
+    masks: str = DEFAULT_MIX  # guided: the training holes, as the inpaint family's
     lr: float = 5e-4
     beta1: float = 0.9
     beta2: float = 0.999
@@ -26,6 +33,8 @@ class UpscaleConfig:
                 f"upscale: size ({self.size}) and crop ({self.crop}) must be multiples of "
                 f"factor ({self.factor}), and crop at most size"
             )
+        if self.guided and not self.base:
+            raise ValueError("upscale: a guided upscaler needs the inpainter it refines (base)")
 
 
 FAMILY = Family(
@@ -36,6 +45,15 @@ FAMILY = Family(
         # 3,000 faces at 256 px (0.6 GB cached); each step sees 16 crops of 128 px.
         "upscale-256": TrainConfig(
             family="upscale", model=UpscaleConfig(), data=DataConfig(count=3000), batch=16
+        ),
+        # faces-inpaint-64's answers drawn at 256 px around the known pixels of the image
+        "inpaint-refine-256": TrainConfig(
+            family="upscale",
+            model=UpscaleConfig(
+                guided=True, base="faces-inpaint-64", masks="box:0.4,stroke:0.4,large:0.2"
+            ),
+            data=DataConfig(count=3000),
+            batch=16,
         ),
     },
     network="genrestore.models.upscale:UpscaleNet",

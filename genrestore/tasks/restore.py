@@ -15,6 +15,8 @@ luminance (colorization) come back exactly.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -97,10 +99,20 @@ class Inpainter(Restorer):
     """
 
     takes_mask = True  # the batch machinery passes each file's mask to prepare()
+    # A face model's fill (upscaled to the image) minus the image on the known pixels, spread
+    # into the hole and faded over this many pixels (``blend_seams``). On 64 validation faces
+    # at 256 px: boxes +0.14 dB, strokes +0.33 dB over none; reach 4 / 16 / 32 within 0.05.
+    # At the model's own size it is within 0.05 dB, so it is not applied there.
+    SEAM_REACH = 8.0
 
     def prepare(self, image, mask=None) -> tuple[np.ndarray, np.ndarray]:
         """Validate -> (rgb uint8 (H, W, 3), missing bool (H, W))."""
         return open_image_and_mask(image, mask)
+
+    def predict(self, x: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
+        """A fixed-size model's answer: x (N, 3, S, S) in [-1, 1], missing (N, 1, S, S) in
+        {0, 1} -> (N, 3, S, S), the whole image (the caller keeps the known pixels)."""
+        return self._run(x, missing)
 
     def __call__(self, image, mask=None) -> Image.Image:
         return self.batch([image], [mask])[0]
@@ -126,16 +138,43 @@ class Inpainter(Restorer):
         s = self.size
         x = uint8_to_tensor(np.stack([letterbox(rgb, s, Image.BICUBIC) for rgb, _ in prepared]))
         m = torch.from_numpy(np.stack([mask_to_model(miss, s) for _, miss in prepared]))
-        pred = self._run(x, m[:, None].float())
+        m = m[:, None].float()
+        pred = self._run(x, m)
         results = []
-        for (rgb, missing), p in zip(prepared, pred):
+        for (rgb, missing), p, x_i, m_i in zip(prepared, pred, x, m):
             h, w = missing.shape
             if not missing.any():
                 results.append(Image.fromarray(rgb))
                 continue
-            p = self.larger(p[None], max(h, w))[0]  # drawn sharp at the image's size
-            results.append(composite(from_model(p, w, h), rgb, missing))
+            fill = from_model(self._drawn_large(p, x_i, m_i, rgb, missing), w, h)[None]
+            if self.SEAM_REACH > 0 and max(h, w) > s:  # resized: its mismatch to the known
+                # pixels faded into the hole (at the model's own size it changes nothing)
+                from .complete import blend_seams
+
+                known = torch.from_numpy(~missing)[None].float()
+                fill = blend_seams(fill, uint8_to_tensor(rgb[None])[0], known, self.SEAM_REACH)
+            results.append(composite(fill[0], rgb, missing))
         return results
+
+    @functools.cached_property
+    def refiner(self):
+        """The shipped guided upscaler trained on this model's answers (an Upscaler), or None."""
+        from .upscale import companion_refiner
+
+        return companion_refiner(self)
+
+    def _drawn_large(self, p, x, m, rgb: np.ndarray, missing: np.ndarray) -> torch.Tensor:
+        """The answer p (3, S, S) (to x (3, S, S), hole m (1, S, S)) drawn for an image of
+        ``missing.shape``: where the image is at least twice S, by the guided refiner around
+        the image's own known pixels, else by the upscaler (``Task.larger``); else as it is."""
+        side = max(missing.shape)
+        ref = self.refiner
+        if ref is None or side < 2 * self.size:
+            return self.larger(p[None], side)[0]
+        big = ref.size
+        image = uint8_to_tensor(letterbox(rgb, big, Image.BICUBIC)[None])
+        known = torch.from_numpy(~mask_to_model(missing, big))[None, None].float()
+        return ref.refine((p * m + x * (1 - m))[None], image, known)[0]
 
     def _fill_native(self, rgb: np.ndarray, missing: np.ndarray) -> torch.Tensor:
         """uint8 (H, W, 3), bool (H, W) -> (3, H, W) in [-1, 1]: coarse-to-fine fill.

@@ -8,6 +8,7 @@ faces to 256 px.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,9 +47,51 @@ class Upscaler(Task):
     @torch.inference_mode()
     def upscale(self, x: torch.Tensor) -> torch.Tensor:
         """(N, 3, h, w) in [-1, 1] -> (N, 3, factor * h, factor * w) in [-1, 1]."""
+        if self.config.guided:
+            raise UserError(
+                f"{self.name}: refines inpainting answers around an image's known pixels "
+                f"(it serves {self.config.base}); it cannot upscale an image on its own"
+            )
         with self.compute.autocast():
             out = self.model(self.compute.layout(x.to(self.device)))
         return finite(out.float().cpu())
+
+    @torch.inference_mode()
+    def refine(self, small: torch.Tensor, image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+        """Guided: an inpainter's answer (N, 3, h, w), its hole filled, drawn at the size of
+        ``image`` (N, 3, factor * h, factor * w) around its ``known`` pixels (N, 1, ...) in
+        {0, 1} -> (N, 3, factor * h, factor * w) in [-1, 1]."""
+        inputs = [self.compute.layout(t.to(self.device)) for t in (small, image, known)]
+        with self.compute.autocast():
+            out = self.model(*inputs)
+        return finite(out.float().cpu())
+
+
+def _shipped_upscalers(task: Task, guided: bool):
+    """(card model config, path) of the shipped upscale models whose output side is
+    ``task``'s size times their factor, guided or not."""
+    from .shipped import list_models
+
+    for m in list_models():
+        cfg = m["card"].get("train_config", {}).get("model", {})
+        if (
+            m["card"].get("family") == "upscale"
+            and bool(cfg.get("guided", False)) == guided
+            and cfg.get("size", 0) == task.size * cfg.get("factor", 0)
+        ):
+            yield cfg, m["path"]
+
+
+def companion_refiner(task: Task) -> Upscaler | None:
+    """The shipped guided upscaler trained on the answers of the inpainter ``task`` (its
+    ``base`` is the task's name: its card's, or its file's without .safetensors), or None."""
+    if getattr(task.config, "native", False) or not task.name:
+        return None
+    names = {task.card.get("name"), Path(task.name).stem}  # task.name: its file's path
+    for cfg, path in _shipped_upscalers(task, guided=True):
+        if cfg.get("base") in names:
+            return _load(path)
+    return None
 
 
 def companion_upscaler(task: Task) -> Upscaler | None:
@@ -58,18 +101,12 @@ def companion_upscaler(task: Task) -> Upscaler | None:
     model whose input side (its size over its factor) is the task's size. A model trained
     on other images keeps plain resizing: the upscaler draws face-like edges.
     """
-    from .shipped import list_models
-
     if getattr(task.config, "native", False):
         return None
     if task.card.get("train_config", {}).get("data", {}).get("source") != "avatars":
         return None
-    for m in list_models():
-        cfg = m["card"].get("train_config", {}).get("model", {})
-        if m["card"].get("family") == "upscale" and cfg.get("size", 0) == task.size * cfg.get(
-            "factor", 0
-        ):
-            return _load(m["path"])
+    for _, path in _shipped_upscalers(task, guided=False):
+        return _load(path)
     return None
 
 

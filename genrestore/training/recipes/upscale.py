@@ -1,9 +1,16 @@
-"""Upscaler training: a crop of each real image, shrunk by the factor, is upscaled back (L1)."""
+"""Upscaler training: a crop of each real image, shrunk by the factor, is upscaled back (L1).
+
+A guided upscaler (inpainting) gets, instead of the plain shrink, the shrink with its hole
+filled by the ``base`` face inpainter (as tasks/restore.py pastes that model's answer), plus
+the crop's known pixels at full size; its L1 counts the hole (known pixels are pasted back
+at inference) and, at a tenth of the weight, the rest.
+"""
 
 from __future__ import annotations
 
 import copy
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,16 +33,55 @@ class UpscaleRecipe(Recipe):
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = adam(self.net.parameters(), m.lr, (m.beta1, m.beta2), self.device)
         self.g_crop = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
+        self.base = None
+        if m.guided:
+            from ...tasks import load
+
+            self.base = load(m.base, device=str(self.device))
+
+    def guided_inputs(self, real: torch.Tensor, step: int):
+        """(shrunk images with the base model's fill (N, 3, S/f, S/f), holes (N, 1, S, S))."""
+        from ...data.masks import mixed_mask, parse_mask_mix
+
+        m = self.model_cfg
+        n, _, h, w = real.shape
+        weights = parse_mask_mix(m.masks)
+        seed, first = self.cfg.seed, self.dist.rank * n
+        masks = np.stack(
+            [
+                mixed_mask(h, w, np.random.default_rng([seed, step, first + i]), weights)
+                for i in range(n)
+            ]
+        )
+        hole = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
+        small = F.avg_pool2d(real.float(), m.factor)
+        small_hole = F.max_pool2d(hole, m.factor)  # missing if any part is (as at inference)
+        s = self.base.size
+        if small.shape[-1] != s:
+            raise ValueError(f"guided upscaler: {m.base} works at {s} px, not {small.shape[-1]}")
+        fill = self.base.predict(small, small_hole).to(self.device)
+        return fill * small_hole + small * (1 - small_hole), hole
 
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         m = self.model_cfg
         cells = (real.shape[-1] - m.crop) // m.factor + 1
         y0, x0 = (torch.randint(cells, (2,), generator=self.g_crop) * m.factor).tolist()
-        hi = real[..., y0 : y0 + m.crop, x0 : x0 + m.crop]
+        crop = (..., slice(y0, y0 + m.crop), slice(x0, x0 + m.crop))
+        hi = real[crop]
         self.opt.zero_grad(set_to_none=True)
-        with self.compute.autocast():
-            out = self.net(F.avg_pool2d(hi, m.factor))
-        loss = F.l1_loss(out.float(), hi.float())
+        if m.guided:
+            small, hole = self.guided_inputs(real, step)
+            lo = (..., slice(y0 // m.factor, (y0 + m.crop) // m.factor))
+            lo = (*lo, slice(x0 // m.factor, (x0 + m.crop) // m.factor))
+            hole = hole[crop]
+            with self.compute.autocast():
+                out = self.net(small[lo], hi, 1 - hole)
+            weight = hole + 0.1 * (1 - hole)
+            loss = ((out.float() - hi.float()).abs() * weight).mean() / weight.mean()
+        else:
+            with self.compute.autocast():
+                out = self.net(F.avg_pool2d(hi, m.factor))
+            loss = F.l1_loss(out.float(), hi.float())
         self.scaler.scale(loss).backward()
         self.dist.sync_grads(self.net.parameters())
         self.scaler.step(self.opt)
@@ -47,9 +93,16 @@ class UpscaleRecipe(Recipe):
     def samples(self, n: int) -> torch.Tensor:
         """Rows of (input shown at full size, upscaled, original) for the fixed preview images."""
         real = self.preview_images().float()
-        small = F.avg_pool2d(real, self.model_cfg.factor)
-        shown = F.interpolate(small, size=real.shape[-2:], mode="nearest")
-        out = self.inference_copy(self.ema)(small).clamp(-1, 1)
+        net = self.inference_copy(self.ema)
+        if self.model_cfg.guided:  # the holes of step 0's masks
+            small, hole = self.guided_inputs(real, 0)
+            out = net(small, real, 1 - hole).clamp(-1, 1)
+            out = out * hole + real * (1 - hole)
+            shown = real * (1 - hole)
+        else:
+            small = F.avg_pool2d(real, self.model_cfg.factor)
+            out = net(small).clamp(-1, 1)
+            shown = F.interpolate(small, size=real.shape[-2:], mode="nearest")
         return torch.stack([shown, out, real], dim=1).flatten(0, 1)[:n]
 
     def modules(self) -> dict[str, nn.Module]:
