@@ -126,6 +126,22 @@ def test_a_guided_refiner_draws_its_inpainters_answers_around_the_known_pixels(
     assert not np.array_equal(again[missing], out[missing])
 
 
+def test_a_guided_refiner_can_start_as_a_shipped_upscaler(tmp_path, monkeypatch):
+    from genrestore.training.recipes.upscale import start_from
+
+    monkeypatch.setenv("GENRESTORE_CHECKPOINTS", str(tmp_path))
+    export(_train(tmp_path, "upscale", 64, crop=32, nf=8, n_blocks=1), tmp_path / "up.safetensors")
+    cfg = UpscaleConfig(size=64, crop=32, nf=8, n_blocks=1, guided=True, base="x")
+    net = UpscaleNet(cfg).eval()
+    start_from(net, "up")
+    x, image = torch.rand(2, 3, 8, 8) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    known = (torch.rand(2, 1, 32, 32) > 0.5).float()
+    with torch.no_grad():
+        assert torch.allclose(net(x, image, known), load("up").model(x), atol=1e-5)
+    with pytest.raises(ValueError, match="does not match"):
+        start_from(UpscaleNet(dataclasses.replace(cfg, nf=16)), "up")
+
+
 def test_generate_and_measure_at_a_size():
     from genrestore.evaluate import evaluate_generator
 

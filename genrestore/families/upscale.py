@@ -22,6 +22,8 @@ class UpscaleConfig:
     guided: bool = False
     base: str = ""
     masks: str = DEFAULT_MIX  # guided: the training holes, as the inpaint family's
+    # start from this shipped upscaler's weights (guided: the extra inputs start at zero)
+    init: str = ""
     lr: float = 5e-4
     beta1: float = 0.9
     beta2: float = 0.999
@@ -50,7 +52,10 @@ FAMILY = Family(
         "inpaint-refine-256": TrainConfig(
             family="upscale",
             model=UpscaleConfig(
-                guided=True, base="faces-inpaint-64", masks="box:0.4,stroke:0.4,large:0.2"
+                guided=True,
+                base="faces-inpaint-64",
+                masks="box:0.4,stroke:0.4,large:0.2",
+                init="faces-upscale-256",
             ),
             data=DataConfig(count=3000),
             batch=16,

@@ -21,6 +21,31 @@ from ...models.upscale import UpscaleNet
 from .base import Recipe, adam
 
 
+def start_from(net: UpscaleNet, name: str) -> None:
+    """Copy the shipped upscaler ``name``'s weights into ``net``, in place; a guided net's
+    extra inputs (the known pixels at full size) get zero weights: at step 0 it upscales
+    exactly as ``name`` does."""
+    from ...tasks import load
+
+    src = load(name).model.state_dict()
+    own = net.state_dict()
+    with torch.no_grad():
+        for k, v in src.items():
+            head = k == "head.weight"  # the guided net's has more input channels
+            fits = k in own and (
+                own[k].shape == v.shape
+                or (head and own[k].shape[0] == v.shape[0] and own[k].shape[2:] == v.shape[2:])
+            )
+            if not fits:
+                raise ValueError(f"upscale: {name} does not match this network ({k})")
+            if head:
+                own[k].zero_()
+                own[k][:, : v.shape[1]] = v
+            else:
+                own[k].copy_(v)
+    net.load_state_dict(own)
+
+
 class UpscaleRecipe(Recipe):
     """One random crop per step (aligned to the factor), its box-filtered shrink as input."""
 
@@ -29,7 +54,10 @@ class UpscaleRecipe(Recipe):
     def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
         super().__init__(cfg, compute, dist)
         m = self.model_cfg
-        self.net = self.place(UpscaleNet(m))
+        net = UpscaleNet(m)
+        if m.init:
+            start_from(net, m.init)
+        self.net = self.place(net)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = adam(self.net.parameters(), m.lr, (m.beta1, m.beta2), self.device)
         self.g_crop = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
