@@ -457,9 +457,18 @@ def evaluate_upscaler(
     Each face (rendered at ``task.size``) is shrunk by the factor (box filter) and upscaled
     back; ``detail`` is the output's mean |Laplacian| over the original's (whole image).
     Deterministic: ``seed`` is only reported, so that every ``eval`` takes the same options.
+
+    A guided upscaler (an inpainting refiner) is measured as what it is for: its ``base``
+    inpainter, drawn through it, on held-out faces at its size (``evaluate_inpainter``).
     """
     import torch.nn.functional as F
 
+    if task.config.guided:
+        from .tasks import load
+
+        base = load(task.config.base)
+        base.refiner = task  # this refiner, whichever one ships
+        return evaluate_inpainter(base, n, data=data, seed=seed, size=task.size)
     n = 256 if n is None else n
     if n < 1:
         raise UserError(f"number of images must be at least 1, got {n}")

@@ -124,6 +124,8 @@ def test_a_guided_refiner_draws_its_inpainters_answers_around_the_known_pixels(
     moved[18:20, 16:48] = 255 - moved[18:20, 16:48]
     again = np.asarray(inp(moved, missing))
     assert not np.array_equal(again[missing], out[missing])
+    report = evaluate_upscaler(inp.refiner, 2)  # measured as its inpainter's fills at 64 px
+    assert report["task"] == "inpaint" and report["size"] == 64
 
 
 def test_a_guided_refiner_can_start_as_a_shipped_upscaler(tmp_path, monkeypatch):
