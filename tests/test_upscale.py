@@ -14,6 +14,7 @@ from genrestore.data.masks import keep_mask
 from genrestore.evaluate import evaluate_upscaler
 from genrestore.families.upscale import UpscaleConfig
 from genrestore.images import uint8_to_tensor
+from genrestore.metrics import fill_detail
 from genrestore.models.upscale import UpscaleNet
 from genrestore.tasks import export, load
 from genrestore.training import train
@@ -124,6 +125,11 @@ def test_a_guided_refiner_draws_its_inpainters_answers_around_the_known_pixels(
     moved[18:20, 16:48] = 255 - moved[18:20, 16:48]
     again = np.asarray(inp(moved, missing))
     assert not np.array_equal(again[missing], out[missing])
+    # sharpen (set at export) amplifies the fill's fine detail; known pixels stay exact
+    inp.refiner.config = dataclasses.replace(inp.refiner.config, sharpen=1.0)
+    sharp = np.asarray(inp(rgb, missing))
+    assert np.array_equal(sharp[~missing], rgb[~missing])
+    assert fill_detail(sharp, rgb, missing) > fill_detail(out, rgb, missing)
     report = evaluate_upscaler(inp.refiner, 2)  # measured as its inpainter's fills at 64 px
     assert report["task"] == "inpaint" and report["size"] == 64
 

@@ -24,6 +24,10 @@ class UpscaleConfig:
     masks: str = DEFAULT_MIX  # guided: the training holes, as the inpaint family's
     # start from this shipped upscaler's weights (guided: the extra inputs start at zero)
     init: str = ""
+    # guided, at inference: the drawn answer's fine detail (its difference from a 5x5
+    # binomial blur) amplified by 1 + this; set at export from validation faces, as an
+    # L1-trained fill is smoother than the face around it
+    sharpen: float = 0.0
     lr: float = 5e-4
     beta1: float = 0.9
     beta2: float = 0.999

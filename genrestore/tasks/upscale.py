@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError
@@ -63,8 +64,17 @@ class Upscaler(Task):
         {0, 1} -> (N, 3, factor * h, factor * w) in [-1, 1]."""
         inputs = [self.compute.layout(t.to(self.device)) for t in (small, image, known)]
         with self.compute.autocast():
-            out = self.model(*inputs)
-        return finite(out.float().cpu())
+            out = finite(self.model(*inputs).float().cpu())
+        if self.config.sharpen:
+            out = out + self.config.sharpen * (out - binomial_blur(out))
+        return out.clamp(-1, 1)
+
+
+def binomial_blur(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) blurred by the 5x5 binomial kernel (edges replicated)."""
+    g = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype)
+    k = (g[:, None] * g[None] / 256).expand(x.shape[1], 1, 5, 5)
+    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), k, groups=x.shape[1])
 
 
 def _shipped_upscalers(task: Task, guided: bool):
