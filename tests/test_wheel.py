@@ -96,7 +96,8 @@ def test_installed_wheel_lists_loads_and_generates(venv, tmp_path):
     assert r.returncode == 0, r.stderr
     where, result = r.stdout.strip().splitlines()[-2:]
     assert not where.startswith(str(ROOT)), where
-    assert result == "2 (64, 64) True"  # the completion encoder travels with its generator
+    # 256 px: the upscaler travels with the GAN; the completion encoder too
+    assert result == "2 (256, 256) True"
 
 
 def test_installed_wheel_serves_the_demo(venv, tmp_path):
