@@ -73,7 +73,9 @@ def main() -> None:
             continue
         gen = _try_load(name)
         if gen is not None:
-            _grid(gen.generate(2 * n, seed=0, size=gen.size), n).save(out / f"{name.split('-')[1]}.png")
+            _grid(gen.generate(2 * n, seed=0, size=gen.size), n).save(
+                out / f"{name.split('-')[1]}.png"
+            )
 
     inp = _try_load("faces-inpaint-64") if "inpaint" in wanted else None
     if inp is not None:
@@ -166,7 +168,9 @@ def upscale_figure(path: Path) -> None:
     gen, inp = _try_load("faces-gan-64"), _try_load("faces-inpaint-64")
     if gen is None or inp is None or "faces-upscale-256" not in _shipped():
         return
-    small = uint8_to_tensor(np.stack([np.asarray(f) for f in gen.generate(3, seed=3, size=gen.size)]))
+    small = uint8_to_tensor(
+        np.stack([np.asarray(f) for f in gen.generate(3, seed=3, size=gen.size)])
+    )
     bicubic = tensor_to_pil(F.interpolate(small, scale_factor=4, mode="bicubic").clamp(-1, 1))
     sharp = gen.generate(3, seed=3, size=256)
     rows = [[t for pair in zip(bicubic, sharp) for t in pair]]
