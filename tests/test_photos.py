@@ -463,5 +463,8 @@ def test_photos_are_read_out_of_qt_resource_archives(tmp_path):
     assert photos.open_photo(train[0]).size == (side, 60)
     crops = photos.make_crops(train + held, 6, 16)
     assert crops.shape == (6, 16, 16, 3)
+    (gc / "explore_farm_animals.rcc").write_bytes(b"qres" + bytes(8))  # cut short
+    with pytest.raises(UserError, match="unreadable"):
+        photos.photo_files(roots)
     with pytest.raises(UserError, match="apt-get install gcompris-qt-data"):
         photos.photo_files({"gcompris-qt-data": str(tmp_path / "none")})

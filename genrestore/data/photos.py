@@ -18,7 +18,9 @@ from __future__ import annotations
 import io
 import logging
 import re
+import struct
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +186,10 @@ def _gcompris_photos(archive: Path) -> list[Path]:
     """The photographs in one GCompris activity's archive, as archive.rcc/member paths."""
     if not archive.is_file():
         return []
-    members = read_archive(str(archive))
+    try:
+        members = read_archive(str(archive))
+    except (OSError, ValueError, struct.error, zlib.error) as exc:
+        raise UserError(f"{archive}: unreadable ({exc}); reinstall gcompris-qt-data") from None
     found = []
     for member in sorted(members):
         if Path(member).suffix.lower() in _SUFFIXES:
