@@ -15,19 +15,20 @@ import torch.nn.functional as F
 _GAUSS = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
 
 
-def _blur(x: torch.Tensor) -> torch.Tensor:
+def binomial_blur(x: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
+    """(N, C, H, W) blurred by the 5x5 binomial kernel, edges padded by ``padding``."""
     k = (_GAUSS[:, None] * _GAUSS[None, :]).to(x)
     k = k.expand(x.shape[1], 1, 5, 5)
-    return F.conv2d(F.pad(x, [2, 2, 2, 2], mode="reflect"), k, groups=x.shape[1])
+    return F.conv2d(F.pad(x, [2, 2, 2, 2], mode=padding), k, groups=x.shape[1])
 
 
 def laplacian_pyramid(x: torch.Tensor, min_size: int = 16) -> list[torch.Tensor]:
     """(N, C, H, W) -> [band-pass levels..., low-pass residual], coarsest at least min_size."""
     levels = []
     while x.shape[-1] > min_size:
-        low = _blur(x)[..., ::2, ::2]
+        low = binomial_blur(x)[..., ::2, ::2]
         up = F.interpolate(low, scale_factor=2, mode="nearest")
-        levels.append(x - _blur(up))
+        levels.append(x - binomial_blur(up))
         x = low
     levels.append(x)
     return levels

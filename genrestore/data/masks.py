@@ -252,6 +252,19 @@ def mixed_mask(
     return make_mask(kind, h, w, rng)
 
 
+def training_masks(
+    n: int, h: int, w: int, weights: Mapping[str, float], seed: int, step: int, first: int = 0
+) -> np.ndarray:
+    """(n, H, W) bool ``mixed_mask``s of a training step: mask i from
+    ``default_rng([seed, step, first + i])`` (``first``: its index in the global batch)."""
+    return np.stack(
+        [
+            mixed_mask(h, w, np.random.default_rng([seed, step, first + i]), weights)
+            for i in range(n)
+        ]
+    )
+
+
 def mask_batch(n: int, h: int, w: int, seed: int, kind: str = "mixed") -> np.ndarray:
     """``n`` masks as (N, H, W) bool; mask i comes from ``default_rng([seed, i])`` alone.
 

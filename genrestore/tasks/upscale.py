@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError
 from ..images import open_image, tensor_to_uint8, uint8_to_tensor
+from ..metrics import binomial_blur
 from .base import Task, finite
 
 MAX_OUTPUT_PIXELS = 64_000_000  # an upscaled image larger than this is refused
@@ -66,15 +66,8 @@ class Upscaler(Task):
         with self.compute.autocast():
             out = finite(self.model(*inputs).float().cpu())
         if self.config.sharpen:
-            out = out + self.config.sharpen * (out - binomial_blur(out))
+            out = out + self.config.sharpen * (out - binomial_blur(out, padding="replicate"))
         return out.clamp(-1, 1)
-
-
-def binomial_blur(x: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) blurred by the 5x5 binomial kernel (edges replicated)."""
-    g = torch.tensor([1.0, 4.0, 6.0, 4.0, 1.0], dtype=x.dtype)
-    k = (g[:, None] * g[None] / 256).expand(x.shape[1], 1, 5, 5)
-    return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), k, groups=x.shape[1])
 
 
 def _shipped_upscalers(task: Task, guided: bool):

@@ -13,7 +13,7 @@ from torch import nn
 from ... import losses
 from ...color import lab_scaled_to_rgb, rgb_to_lab_scaled
 from ...compute import Compute
-from ...data.masks import mixed_mask, parse_mask_mix
+from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
 from ...families import family as get_family
 from ...models.patchgan import PatchGAN
@@ -139,12 +139,7 @@ class InpaintRecipe(RestoreRecipe):
         n, _, h, w = real.shape
         weights = parse_mask_mix(self.model_cfg.masks)
         seed, first = self.cfg.seed, self.dist.rank * n  # index in the global batch
-        masks = np.stack(
-            [
-                mixed_mask(h, w, np.random.default_rng([seed, step, first + i]), weights)
-                for i in range(n)
-            ]
-        )
+        masks = training_masks(n, h, w, weights, seed, step, first)
         mask = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
         batch = {"real": real, "mask": self.compute.layout(mask)}
         if self.model_cfg.native:  # which images start from a coarser level's answer

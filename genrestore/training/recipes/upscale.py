@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -69,17 +68,12 @@ class UpscaleRecipe(Recipe):
 
     def guided_inputs(self, real: torch.Tensor, step: int):
         """(shrunk images with the base model's fill (N, 3, S/f, S/f), holes (N, 1, S, S))."""
-        from ...data.masks import mixed_mask, parse_mask_mix
+        from ...data.masks import parse_mask_mix, training_masks
 
         m = self.model_cfg
         n, _, h, w = real.shape
-        weights = parse_mask_mix(m.masks)
-        seed, first = self.cfg.seed, self.dist.rank * n
-        masks = np.stack(
-            [
-                mixed_mask(h, w, np.random.default_rng([seed, step, first + i]), weights)
-                for i in range(n)
-            ]
+        masks = training_masks(
+            n, h, w, parse_mask_mix(m.masks), self.cfg.seed, step, self.dist.rank * n
         )
         hole = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
         small = F.avg_pool2d(real.float(), m.factor)
