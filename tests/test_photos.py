@@ -455,9 +455,13 @@ def test_photos_are_read_out_of_qt_resource_archives(tmp_path):
     (gc / "explore_monuments.rcc").write_bytes(
         _rcc({"g/m/france/montStMichel.webp": _webp(side + 8, 50, 4)})
     )
+    # ... or named one by one where an activity mixes photographs with paintings
+    (gc / "details.rcc").write_bytes(
+        _rcc({"g/d/Nagoya_background.webp": _webp(68, 40, 5), "g/d/Gogh4.webp": _webp(side, 40, 6)})
+    )
     roots = {"gcompris-qt-data": str(gc)}
     train = photos.photo_files(roots)
-    assert photos.photo_names(train) == ["erase/swans.webp"]
+    assert photos.photo_names(train) == ["erase/swans.webp", "details/Nagoya_background.webp"]
     held = photos.photo_files(roots, split="validation")  # montStMichel is a validation photo
     assert photos.photo_names(held) == ["explore_monuments/montStMichel.webp"]
     assert photos.open_photo(train[0]).size == (side, 60)

@@ -30,7 +30,8 @@ from ..errors import UserError
 from .cache import cache_dir, cache_lock, load_array, save_array
 from .qtresource import archive_member, read_archive
 
-FORMAT_VERSION = 4  # 2: colour-balanced crops; 3: Lomiri, validation held out; 4: GCompris
+FORMAT_VERSION = 5  # 2: colour-balanced crops; 3: Lomiri, validation held out; 4: GCompris;
+# 5: GCompris' world music and monument details
 SOURCE = "photos"
 PACKAGES = (
     "mate-backgrounds",
@@ -97,12 +98,33 @@ PHOTOS = {
     ),
     "lomiri-wallpapers-20.04": ("Kleiber_by_Lukas_Baubkus",),
     # GCompris: activities (one .rcc archive each) whose large pictures are all photographs:
-    # animals in the wild (1920x1080), monuments and animals (about 1024 on the long side)
+    # animals in the wild (1920x1080), monuments, animals, musicians and instruments (about
+    # 1024 on the long side); "activity:stem" names one picture of an activity that mixes
+    # photographs with paintings (the monuments of "details", about 680 px, beside Van Gogh's)
     "gcompris-qt-data": (
         "erase",
         "explore_monuments",
         "explore_world_animals",
         "explore_farm_animals",
+        "explore_world_music",
+        *(
+            f"details:{stem}_background"
+            for stem in (
+                "OperaSidney",
+                "Neuschwanstein",
+                "TourEiffel",
+                "TajMahal",
+                "Nagoya",
+                "NDP",
+                "Chenonceau",
+                "TowerBridgeLondon",
+                "EilanDonanCastle",
+                "GizahPyramids",
+                "EgeskovSlotSpejling",
+                "FanoeWindmill",
+                "Louvre_2007_02_24_c",
+            )
+        ),
     ),
     "palapeli-data": (
         "castle-maintenon",
@@ -158,7 +180,7 @@ def photo_files(roots: dict[str, str] | None = None, split: str = "train") -> li
         if package == "plasma-workspace-wallpapers":
             files = [_largest(root / n) for n in names]
         elif package == "gcompris-qt-data":
-            files = [f for n in names for f in _gcompris_photos(root / f"{n}.rcc")] or [None]
+            files = _gcompris_photos(root, names) or [None]
             names = [f.stem if f else "" for f in files]
         else:
             files = [next(iter(_images(root.glob(n + ".*"))), None) for n in names]
@@ -182,17 +204,35 @@ def _images(paths) -> list[Path]:
     return sorted(p for p in paths if p.suffix.lower() in _SUFFIXES)
 
 
-def _gcompris_photos(archive: Path) -> list[Path]:
-    """The photographs in one GCompris activity's archive, as archive.rcc/member paths."""
-    if not archive.is_file():
-        return []
-    try:
-        members = read_archive(str(archive))
-    except (OSError, ValueError, struct.error, zlib.error) as exc:
-        raise UserError(f"{archive}: unreadable ({exc}); reinstall gcompris-qt-data") from None
+def _gcompris_photos(root: Path, entries: tuple[str, ...]) -> list[Path]:
+    """The photographs ``PHOTOS["gcompris-qt-data"]`` names, as archive.rcc/member paths.
+
+    An entry is "activity" (its pictures of ``GCOMPRIS_PHOTO_SIDE`` px or more) or
+    "activity:stem" (that one picture); each activity's archive is read once.
+    """
+    wanted: dict[str, set[str] | None] = {}
+    for entry in entries:
+        activity, _, stem = entry.partition(":")
+        if stem:
+            wanted.setdefault(activity, set()).add(stem)
+        else:
+            wanted[activity] = None
     found = []
-    for member in sorted(members):
-        if Path(member).suffix.lower() in _SUFFIXES:
+    for activity, stems in wanted.items():
+        archive = root / f"{activity}.rcc"
+        if not archive.is_file():
+            continue
+        try:
+            members = read_archive(str(archive))
+        except (OSError, ValueError, struct.error, zlib.error) as exc:
+            raise UserError(f"{archive}: unreadable ({exc}); reinstall gcompris-qt-data") from None
+        for member in sorted(members):
+            if Path(member).suffix.lower() not in _SUFFIXES:
+                continue
+            if stems is not None:
+                if Path(member).stem in stems:
+                    found.append(archive / member)
+                continue
             with Image.open(io.BytesIO(members[member])) as img:
                 if max(img.size) >= GCOMPRIS_PHOTO_SIDE:
                     found.append(archive / member)
