@@ -43,6 +43,9 @@ def main() -> None:
     ap.add_argument(
         "-n", type=int, default=None, help="held-out images (default: the evaluation's own)"
     )
+    ap.add_argument(
+        "--kinds", default=None, help="inpainting: the mask kinds to measure (e.g. box,stroke)"
+    )
     ap.add_argument("--note", default="", help="a remark for the card (how it was trained)")
     ap.add_argument(
         "--set",
@@ -71,6 +74,8 @@ def main() -> None:
     t = time.perf_counter()
     fam = family(card["family"])
     sized = {"n": args.n} if args.n else {}
+    if args.kinds:
+        sized["kinds"] = args.kinds
     if fam.name in fam.evaluations:
         metrics = resolve(fam.evaluations[fam.name])(task, **sized)
     else:  # a completion encoder: measured as its generator completes with it beside it

@@ -160,6 +160,17 @@ def test_seeded_masks_give_identical_reports(inpainter):
     assert c["coverage"] != a["coverage"]
 
 
+def test_chosen_mask_kinds_only_are_measured(inpainter):
+    r = evaluate_inpainter(inpainter, N, kinds="stroke,box")
+    assert list(r["kinds"]) == ["stroke", "box"] == list(r["coverage"])
+    assert set(r["targets"]) == {"box", "stroke"}
+    alone = evaluate_inpainter(inpainter, N, kinds=["box"])  # the same holes either way
+    assert _without_timings(alone["kinds"]) == _without_timings({"box": r["kinds"]["box"]})
+    for bad in ("circle", "", "box,circle"):
+        with pytest.raises(UserError, match="mask kinds must be some of box, stroke"):
+            evaluate_inpainter(inpainter, N, kinds=bad)
+
+
 def test_negative_seed_is_a_user_error(inpainter):
     with pytest.raises(UserError, match="seed"):
         evaluate_inpainter(inpainter, N, seed=-1)

@@ -58,6 +58,12 @@ def add_parser(sub) -> None:
         "(default: the model's; e.g. 256 to measure a 64-px model on 256-px faces; samples "
         "are taken there as generate --size does)",
     )
+    p.add_argument(
+        "--kinds",
+        default=None,
+        help="inpaint (and guided upscalers): the mask kinds to measure, e.g. box,stroke "
+        "(default all: box, stroke, large, keep, region; photos: box, stroke)",
+    )
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
     add_completion_method(p)
     add_precision(p)
@@ -88,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         if args.family not in ("inpaint", "colorize", "gan", "vae"):
             raise UserError("--size is for eval inpaint, colorize, gan and vae")
         options["size"] = args.size
+    if args.kinds:
+        if args.family not in ("inpaint", "upscale"):
+            raise UserError("--kinds is for eval inpaint and upscale")
+        options["kinds"] = args.kinds
     if args.data:  # else the evaluator's own (faces, or photos for a photo model)
         options["data"] = args.data
     report = evaluator(task, seed=args.seed, **options)
