@@ -24,20 +24,27 @@ def is_run_dir(path: str | os.PathLike) -> bool:
     return Path(path).is_dir() and (Path(path) / CHECKPOINT).exists()
 
 
+def is_run_checkpoint(ck: Checkpoint) -> bool:
+    """Whether a loaded checkpoint is a training run's (its config and EMA weights in it)."""
+    return "train_config" in ck.meta and any(k.startswith("ema.") for k in ck.tensors)
+
+
 def inference_checkpoint(
     run_dir: str | os.PathLike, card: dict | None = None, settings: dict | None = None
 ) -> Checkpoint:
     """A run's EMA network (prepared for inference) as an in-memory fp32 checkpoint.
 
-    ``settings``: model-config fields set for inference (e.g. a colorizer's ``chroma``
-    chosen on held-out photos); the card records them.
+    ``run_dir``: a run directory, or a run's checkpoint file (e.g. a copy kept as a
+    snapshot). ``settings``: model-config fields set for inference (e.g. a colorizer's
+    ``chroma`` chosen on held-out photos); the card records them.
     """
     run_dir = Path(run_dir)
-    if not (run_dir / CHECKPOINT).exists():
+    file = run_dir if run_dir.is_file() else run_dir / CHECKPOINT
+    if not file.exists():
         raise UserError(f"{run_dir}: is a folder without a training run ({CHECKPOINT}) in it")
-    ck = load_checkpoint(run_dir / CHECKPOINT)
-    if "train_config" not in ck.meta:
-        raise UserError(f"{run_dir / CHECKPOINT}: not a training run checkpoint")
+    ck = load_checkpoint(file)
+    if not is_run_checkpoint(ck):
+        raise UserError(f"{file}: not a training run checkpoint")
     cfg = train_config_from_dict(json.loads(ck.meta["train_config"]))
     fam = get_family(cfg.family)
     model = fam.build_network(cfg.model)
