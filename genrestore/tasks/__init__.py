@@ -17,7 +17,14 @@ from .base import Task, open_image_and_mask
 from .complete import Completer, LatentEncoder
 from .generate import Generator, latents
 from .restore import PULL_PUSH, Colorizer, Inpainter, Restorer, pull_push_inpainter
-from .runs import CHECKPOINT, export, inference_checkpoint, is_run_checkpoint, is_run_dir
+from .runs import (
+    CHECKPOINT,
+    ema_checkpoint,
+    export,
+    inference_checkpoint,
+    is_run_checkpoint,
+    is_run_dir,
+)
 from .shipped import checkpoint_dirs, list_models, resolve_model_path
 
 __all__ = [
@@ -63,7 +70,7 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", precision: str = 
     else:
         ck = load_checkpoint(path)
         if is_run_checkpoint(ck):  # a run's checkpoint file: its EMA weights too
-            ck = inference_checkpoint(path)
+            ck = ema_checkpoint(ck, path)
     compute = choose(device, precision, "inference")
     if ck.family not in families():
         raise UserError(f"{path}: model family {ck.family!r} has no task in this version")

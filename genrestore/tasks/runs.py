@@ -45,6 +45,17 @@ def inference_checkpoint(
     ck = load_checkpoint(file)
     if not is_run_checkpoint(ck):
         raise UserError(f"{file}: not a training run checkpoint")
+    return ema_checkpoint(ck, run_dir, card, settings)
+
+
+def ema_checkpoint(
+    ck: Checkpoint,
+    run_dir: str | os.PathLike,
+    card: dict | None = None,
+    settings: dict | None = None,
+) -> Checkpoint:
+    """``inference_checkpoint`` of a run checkpoint already loaded from ``run_dir`` (a run
+    directory or its checkpoint file, named in errors and as the result's source)."""
     cfg = train_config_from_dict(json.loads(ck.meta["train_config"]))
     fam = get_family(cfg.family)
     model = fam.build_network(cfg.model)
