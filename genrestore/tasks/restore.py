@@ -109,10 +109,28 @@ class Inpainter(Restorer):
         """Validate -> (rgb uint8 (H, W, 3), missing bool (H, W))."""
         return open_image_and_mask(image, mask)
 
+    @property
+    def mirrored(self) -> bool:
+        """Answers are averaged with the mirror image's: a fixed-size model trained on
+        horizontally flipped images too (its card's ``data.hflip``, as the face models are),
+        for which the image and its mirror are equally likely questions."""
+        data = self.card.get("train_config", {}).get("data", {})
+        return not self.native and bool(data.get("hflip", False))
+
     def predict(self, x: torch.Tensor, missing: torch.Tensor) -> torch.Tensor:
         """A fixed-size model's answer: x (N, 3, S, S) in [-1, 1], missing (N, 1, S, S) in
-        {0, 1} -> (N, 3, S, S), the whole image (the caller keeps the known pixels)."""
-        return self._run(x, missing)
+        {0, 1} -> (N, 3, S, S), the whole image (the caller keeps the known pixels).
+
+        ``mirrored``: the mean of the answer and the mirrored image's answer mirrored back.
+        An adversarially trained fill commits to one of several plausible details; the mean
+        of two keeps what they agree on (on 64 validation faces at 256 px, through the
+        refiner: boxes +0.30 dB / +0.001 SSIM, strokes +0.30 dB / +0.0009, detail unchanged).
+        """
+        if not self.mirrored:
+            return self._run(x, missing)
+        both = self._run(torch.cat([x, x.flip(-1)]), torch.cat([missing, missing.flip(-1)]))
+        n = x.shape[0]
+        return (both[:n] + both[n:].flip(-1)) / 2
 
     def __call__(self, image, mask=None) -> Image.Image:
         return self.batch([image], [mask])[0]
@@ -139,7 +157,7 @@ class Inpainter(Restorer):
         x = uint8_to_tensor(np.stack([letterbox(rgb, s, Image.BICUBIC) for rgb, _ in prepared]))
         m = torch.from_numpy(np.stack([mask_to_model(miss, s) for _, miss in prepared]))
         m = m[:, None].float()
-        pred = self._run(x, m)
+        pred = self.predict(x, m)
         results = []
         for (rgb, missing), p, x_i, m_i in zip(prepared, pred, x, m):
             h, w = missing.shape

@@ -108,9 +108,8 @@ def companion_upscaler(task: Task) -> Upscaler | None:
         return None
     if task.card.get("train_config", {}).get("data", {}).get("source") != "avatars":
         return None
-    for _, path in _shipped_upscalers(task, guided=False):
-        return _load(path)
-    return None
+    path = next((path for _, path in _shipped_upscalers(task, guided=False)), None)
+    return None if path is None else _load(path)
 
 
 @functools.lru_cache(maxsize=4)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...compute import Compute
+from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
 from ...models.upscale import UpscaleNet
 from .base import Recipe, adam
@@ -68,8 +69,6 @@ class UpscaleRecipe(Recipe):
 
     def guided_inputs(self, real: torch.Tensor, step: int):
         """(shrunk images with the base model's fill (N, 3, S/f, S/f), holes (N, 1, S, S))."""
-        from ...data.masks import parse_mask_mix, training_masks
-
         m = self.model_cfg
         n, _, h, w = real.shape
         masks = training_masks(
