@@ -48,10 +48,16 @@ def reconstruction(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -
     return err.flatten(1).sum(1).mean()
 
 
-def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean L1 over the pixels where ``mask`` is 1 (the hole)."""
+def masked_error(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, kind: str = "l1"
+) -> torch.Tensor:
+    """Mean absolute ("l1") or squared ("mse") error over the pixels where ``mask`` is 1.
+
+    pred, target (N, C, H, W); mask (N, 1, H, W). Scalar."""
     m = mask.expand_as(pred).float()
-    return ((pred.float() - target.float()).abs() * m).sum() / m.sum().clamp_min(1.0)
+    diff = pred.float() - target.float()
+    err = diff.abs() if kind == "l1" else diff.pow(2)
+    return (err * m).sum() / m.sum().clamp_min(1.0)
 
 
 def feature_matching(

@@ -169,10 +169,9 @@ class InpaintRecipe(RestoreRecipe):
         return torch.cat([b["real"], m], 1), torch.cat([comp, m], 1)
 
     def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
-        m = b["mask"]
-        return losses.masked_l1(
-            pred, b["real"], 1 - m
-        ) + self.model_cfg.hole_weight * losses.masked_l1(pred, b["real"], m)
+        m, kind = b["mask"], self.model_cfg.loss
+        known = losses.masked_error(pred, b["real"], 1 - m, kind)
+        return known + self.model_cfg.hole_weight * losses.masked_error(pred, b["real"], m, kind)
 
     def show(self, b: dict, out: torch.Tensor):
         m = b["mask"]
