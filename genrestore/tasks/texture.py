@@ -10,9 +10,9 @@ matching in place of texture synthesis). The blocks overlap by half with sine wi
 squares sum to one, so the copied grain keeps its strength and shows no block seams.
 
 The band is weak (a few gray levels), so the fill's colours barely move: at the photo
-inpainters' strength (``PHOTO_TEXTURE`` = 1.1, families/inpaint.py) it costs about 0.1 dB
-PSNR on the validation photos and brings the fill's fine detail (mean |Laplacian|) from
-under 0.1 to 0.85 of the photo's.
+inpainters' strength (``PHOTO_TEXTURE`` = 1.1, families/inpaint.py) it costs 0.17 dB
+(boxes) / 0.22 dB (strokes) PSNR on the 10 validation photos and brings the fill's fine
+detail (mean |Laplacian|) from under 0.1 to 0.85 of the photo's.
 """
 
 from __future__ import annotations
