@@ -41,11 +41,26 @@ def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1).mean()
 
 
+# Pointwise reconstruction errors a config may name: "l1" (absolute: the median of the
+# plausible answers) or "mse" (squared: their mean, the PSNR-optimal answer).
+ERROR_KINDS = ("l1", "mse")
+
+
+def check_error_kind(what: str, kind: str) -> None:
+    """Raise ValueError unless ``kind`` is one of ``ERROR_KINDS`` (``what``: for the message)."""
+    if kind not in ERROR_KINDS:
+        raise ValueError(f"{what} must be 'l1' or 'mse', got {kind!r}")
+
+
+def pointwise_error(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """|pred - target| ("l1") or (pred - target)^2 ("mse"), in fp32; same shape."""
+    diff = pred.float() - target.float()
+    return diff.abs() if kind == "l1" else diff.pow(2)
+
+
 def reconstruction(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
     """Per-image summed reconstruction error, averaged over the batch."""
-    diff = pred.float() - target.float()
-    err = diff.abs() if kind == "l1" else diff.pow(2)
-    return err.flatten(1).sum(1).mean()
+    return pointwise_error(pred, target, kind).flatten(1).sum(1).mean()
 
 
 def masked_error(
@@ -55,9 +70,7 @@ def masked_error(
 
     pred, target (N, C, H, W); mask (N, 1, H, W). Scalar."""
     m = mask.expand_as(pred).float()
-    diff = pred.float() - target.float()
-    err = diff.abs() if kind == "l1" else diff.pow(2)
-    return (err * m).sum() / m.sum().clamp_min(1.0)
+    return (pointwise_error(pred, target, kind) * m).sum() / m.sum().clamp_min(1.0)
 
 
 def feature_matching(

@@ -124,6 +124,20 @@ def test_train_overrides_and_data_path(tmp_path):
     assert dataclasses.replace(cfg, steps=8).steps == 8
 
 
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda kind: InpaintConfig(loss=kind),
+        lambda kind: ColorizeConfig(loss=kind),
+        lambda kind: VAEConfig(recon=kind),
+    ],
+)
+def test_configs_refuse_an_unknown_reconstruction_error(make):
+    assert make("l1") != make("mse")
+    with pytest.raises(ValueError, match="'l1' or 'mse', got 'l2'"):
+        make("l2")
+
+
 def test_cli_train_on_builtin_faces_and_resume(tmp_path):
     from genrestore.cli import main
 

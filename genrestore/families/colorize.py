@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import DataConfig, TrainConfig
+from ..losses import check_error_kind
 from . import PHOTO_NATIVE, Family
 
 
@@ -31,8 +32,7 @@ class ColorizeConfig:
     ema_decay: float = 0.999
 
     def __post_init__(self):
-        if self.loss not in ("l1", "mse"):
-            raise ValueError(f"colorize loss must be 'l1' or 'mse', got {self.loss!r}")
+        check_error_kind("colorize loss", self.loss)
 
 
 FAMILY = Family(

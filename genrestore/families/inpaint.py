@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from ..config import DataConfig, TrainConfig
 from ..data.masks import DEFAULT_MIX
+from ..losses import check_error_kind
 from . import PHOTO_NATIVE, Family
 
 
@@ -37,8 +38,7 @@ class InpaintConfig:
     masks: str = DEFAULT_MIX  # training mask mix, "kind:weight,..." (data/masks.py)
 
     def __post_init__(self):
-        if self.loss not in ("l1", "mse"):
-            raise ValueError(f"inpaint loss must be 'l1' or 'mse', got {self.loss!r}")
+        check_error_kind("inpaint loss", self.loss)
 
 
 # Strength of the fine texture a photo inpainter copies into its fill: the smallest of 1.0,

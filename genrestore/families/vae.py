@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import TrainConfig
+from ..losses import check_error_kind
 from . import Family
 
 
@@ -19,6 +20,9 @@ class VAEConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     ema_decay: float = 0.999
+
+    def __post_init__(self):
+        check_error_kind("vae recon", self.recon)
 
 
 FAMILY = Family(

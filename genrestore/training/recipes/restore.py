@@ -200,8 +200,7 @@ class ColorizeRecipe(RestoreRecipe):
         return torch.cat([lum, b["ab"].to(pred.dtype)], 1), torch.cat([lum, pred], 1)
 
     def reconstruction(self, b: dict, pred: torch.Tensor) -> torch.Tensor:
-        diff = pred.float() - b["ab"].float()
-        return (diff.pow(2) if self.model_cfg.loss == "mse" else diff.abs()).mean()
+        return losses.pointwise_error(pred, b["ab"], self.model_cfg.loss).mean()
 
     def show(self, b: dict, out: torch.Tensor):
         gray = lab_scaled_to_rgb(b["lum"], torch.zeros_like(out))
