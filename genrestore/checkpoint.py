@@ -168,6 +168,21 @@ def optimizer_from_tensors(
     opt.load_state_dict({"state": state, "param_groups": rest["param_groups"]})
 
 
+def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """A fingerprint of a network's weights (16 hex digits of a sha256 over the sorted names,
+    shapes and values rounded to fp16): the same for a run's fp32 weights and their fp16
+    export, so a model trained against a generator can tell whether it still has that one."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        v = tensors[name].detach().cpu()
+        v = v.half() if v.is_floating_point() else v
+        h.update(f"{name}{tuple(v.shape)}{v.dtype}".encode())
+        h.update(v.contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def save_fp16(ck: Checkpoint, out_path: str | os.PathLike) -> None:
     """Write an inference checkpoint with its floating-point tensors in fp16 (shipped size)."""
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in ck.tensors.items()}

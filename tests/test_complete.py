@@ -1,6 +1,7 @@
 """Completion from a small visible region: tiny generator, API and CLI."""
 
 import dataclasses
+import logging
 
 import numpy as np
 import pytest
@@ -209,7 +210,7 @@ def test_a_model_with_nan_weights_never_returns_nan_pixels(tiny_gan, face):
     assert np.all(np.asarray(imgs[0]) == 128)  # NaN became mid-gray (0 -> 127.5 -> 128)
 
 
-def test_encoder_trains_on_a_generator_and_completes_in_one_pass(tiny_gan, tmp_path, face):
+def test_encoder_trains_on_a_generator_and_completes_in_one_pass(tiny_gan, tmp_path, face, caplog):
     from genrestore.families.encoder import EncoderConfig
     from genrestore.training import export, train
 
@@ -246,3 +247,14 @@ def test_encoder_trains_on_a_generator_and_completes_in_one_pass(tiny_gan, tmp_p
     assert not np.array_equal(np.asarray(a[0]), np.asarray(a[1]))  # different faces
     with pytest.raises(genrestore.UserError, match="no completion encoder"):
         Completer(genrestore.load(tiny_gan), method="encoder")
+    # the same file name with other weights: the encoder no longer fits, search takes over
+    other = GANGenerator(GANConfig(size=16, nz=8, ngf=8, ndf=8)).eval()
+    save_checkpoint(
+        gen_path,
+        {f"model.{k}": v for k, v in other.state_dict().items()},
+        family="gan",
+        config=dataclasses.asdict(GANConfig(size=16, nz=8, ngf=8, ndf=8)),
+    )
+    with caplog.at_level(logging.WARNING, logger="genrestore"):
+        assert Completer(genrestore.load(gen_path)).method == "search"
+    assert "trained for other weights" in caplog.text

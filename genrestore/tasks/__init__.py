@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..checkpoint import load_checkpoint
+from ..checkpoint import Checkpoint, load_checkpoint
 from ..compute import choose
 from ..errors import UserError
 from ..families import families
@@ -44,9 +44,20 @@ __all__ = [
     "latents",
     "list_models",
     "load",
+    "model_checkpoint",
     "open_image_and_mask",
     "resolve_model_path",
 ]
+
+
+def model_checkpoint(name_or_path: str | os.PathLike) -> Checkpoint:
+    """The inference checkpoint of a shipped model's name, a checkpoint file, or a training
+    run (a run directory or its checkpoint file: its EMA weights)."""
+    path = resolve_model_path(name_or_path)
+    if path.is_dir():
+        return inference_checkpoint(path)
+    ck = load_checkpoint(path)
+    return ema_checkpoint(ck, path) if is_run_checkpoint(ck) else ck
 
 
 def load(name_or_path: str | os.PathLike, device: str = "cpu", precision: str = "auto") -> Task:
@@ -64,14 +75,8 @@ def load(name_or_path: str | os.PathLike, device: str = "cpu", precision: str = 
         )
     if str(name_or_path) == PULL_PUSH:  # the network-free photo inpainter
         return pull_push_inpainter(choose(device, precision, "inference"))
-    path = resolve_model_path(name_or_path)
-    if path.is_dir():
-        ck = inference_checkpoint(path)  # a run directory: its EMA weights
-    else:
-        ck = load_checkpoint(path)
-        if is_run_checkpoint(ck):  # a run's checkpoint file: its EMA weights too
-            ck = ema_checkpoint(ck, path)
+    ck = model_checkpoint(name_or_path)
     compute = choose(device, precision, "inference")
     if ck.family not in families():
-        raise UserError(f"{path}: model family {ck.family!r} has no task in this version")
+        raise UserError(f"{ck.path}: model family {ck.family!r} has no task in this version")
     return families()[ck.family].task_class().from_checkpoint(ck, compute)

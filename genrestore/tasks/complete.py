@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..checkpoint import load_checkpoint, weights_digest
 from ..errors import UserError
 from ..images import uint8_to_tensor
 from .base import Task, composite, finite, open_image_and_mask
@@ -50,6 +51,14 @@ def companion_encoder(gen: Generator) -> LatentEncoder | None:
     enc = load(companion, device=str(gen.device), precision=gen.compute.precision)
     if not isinstance(enc, LatentEncoder) or (enc.config.nz, enc.size) != (gen.nz, gen.size):
         log.warning("%s does not fit %s; completing by search instead", companion, path.name)
+        return None
+    trained_for = enc.card.get("generator_digest")  # absent from encoders exported before it
+    if trained_for and trained_for != weights_digest(load_checkpoint(path).group("model")):
+        log.warning(
+            "%s was trained for other weights than %s's; completing by search instead",
+            companion.name,
+            path.name,
+        )
         return None
     return enc
 

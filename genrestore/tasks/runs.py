@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from ..checkpoint import Checkpoint, load_checkpoint, save_fp16
+from ..checkpoint import Checkpoint, load_checkpoint, save_fp16, weights_digest
 from ..config import train_config_from_dict
 from ..errors import UserError
 from ..families import family as get_family
@@ -84,7 +84,14 @@ def ema_checkpoint(
         except UserError:  # loaded where the packages are not installed
             data = f"{cfg.data.count} crops of the photos in {' and '.join(PACKAGES)}"
     if generator:  # trained on a frozen generator's samples, not on images
+        from . import model_checkpoint
+
         data = f"samples of {generator}"
+        # which weights: a completer refuses this model beside any other (complete.py)
+        card = {
+            "generator_digest": weights_digest(model_checkpoint(generator).group("model")),
+            **(card or {}),
+        }
     card = {
         "family": cfg.family,
         "steps": ck.step,
