@@ -1,15 +1,17 @@
 #!/bin/bash
 # The prepared device run for the 64-px face GAN: train on one GPU for a fixed time, keep a
-# snapshot at every save, measure each snapshot's SWD at 64 px on held-out faces, and export
-# the best one (fp16, with its card) where the caller collects it.
+# snapshot at every save, measure each snapshot's SWD at 64 px on held-out faces, export the
+# best one (fp16, with its card) where the caller collects it, and train its completion
+# encoder (faces-gan-64-encoder) against it.
 #
 #   MINUTES=6 OUT=/some/dir bash benchmarks/gpu_gan.sh [extra 'genrestore train gan' flags]
 #
 # Environment: MINUTES (training time, default 6), OUT (where the exported model, the SWD of
 # every snapshot and the training log go; default runs/gpu-gan-out), DEVICE (default cuda;
 # cpu for a dry rehearsal), SAVE_EVERY (steps between snapshots, default 2000), EVAL_N
-# (held-out faces per SWD, default 512). Wheels of packages the machine lacks (python-avatars,
-# resvg-py, kornia, kornia_rs) may be carried in .whl/ and are installed first.
+# (held-out faces per SWD, default 512), ENC_STEPS (the completion encoder's training steps
+# for the new generator, default 2500; 0 skips it). Wheels of packages the machine lacks
+# (python-avatars, resvg-py, kornia, kornia_rs) may be carried in .whl/ and are installed first.
 #
 # The device tool's machine (an H200) has torch but none of genrestore's own dependencies and
 # no network, so their wheels travel in .whl/ (ignored by git), fetched here once with
@@ -20,7 +22,7 @@
 # and the run, from the repo root, is one call that leaves time to collect the result:
 #   run(command="MINUTES=6 OUT=$OUT bash benchmarks/gpu_gan.sh", carry=[".whl"], timeout_s=600)
 # The faces are rendered there first (16 processes), not counted in MINUTES.
-# Rehearsed on a CPU: DEVICE=cpu MINUTES=0.75 SAVE_EVERY=10 EVAL_N=64 bash
+# Rehearsed on a CPU: DEVICE=cpu MINUTES=0.75 SAVE_EVERY=10 EVAL_N=64 ENC_STEPS=10 bash
 # benchmarks/gpu_gan.sh --batch 16 --count 256
 set -euo pipefail
 MINUTES=${MINUTES:-6}
@@ -28,6 +30,7 @@ OUT=${OUT:-runs/gpu-gan-out}
 DEVICE=${DEVICE:-cuda}
 SAVE_EVERY=${SAVE_EVERY:-2000}
 EVAL_N=${EVAL_N:-512}
+ENC_STEPS=${ENC_STEPS:-2500}
 RUN=runs/gpu-gan
 SNAPS=runs/gpu-gan-snaps
 PY=${PYTHON:-python3}
@@ -104,3 +107,18 @@ $PY benchmarks/ship_model.py "$SNAPS/$best" faces-gan-64 --out-dir "$OUT" \
 $best of the snapshots every $SAVE_EVERY steps, chosen by SWD at 64 px on $EVAL_N validation faces" \
     >"$OUT/ship.log" 2>&1
 echo "exported $OUT/faces-gan-64.safetensors ($best)"
+
+# The completion encoder fits one generator's weights (its card's generator_digest; beside
+# other weights a completer ignores it and searches): train it again for the new generator,
+# found first in $OUT, for ENC_STEPS (the last one's step, chosen on validation faces).
+if [ "$ENC_STEPS" -gt 0 ]; then
+    rm -rf "$RUN-encoder"
+    GENRESTORE_CHECKPOINTS="$OUT" $PY -m genrestore train encoder --device "$DEVICE" \
+        --steps "$ENC_STEPS" --save-every "$ENC_STEPS" --out "$RUN-encoder" --no-progress \
+        >"$OUT/encoder.log" 2>&1
+    GENRESTORE_CHECKPOINTS="$OUT" $PY benchmarks/ship_model.py "$RUN-encoder" \
+        faces-gan-64-encoder --out-dir "$OUT" -n "$EVAL_N" \
+        --note "encoder-64 preset, $ENC_STEPS steps against the faces-gan-64 beside it, on one GPU" \
+        >"$OUT/ship-encoder.log" 2>&1
+    echo "exported $OUT/faces-gan-64-encoder.safetensors"
+fi
