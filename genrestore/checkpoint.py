@@ -179,7 +179,7 @@ def weights_digest(tensors: dict[str, torch.Tensor]) -> str:
         v = tensors[name].detach().cpu()
         v = v.half() if v.is_floating_point() else v
         h.update(f"{name}{tuple(v.shape)}{v.dtype}".encode())
-        h.update(v.contiguous().view(torch.uint8).numpy().tobytes())
+        h.update(v.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 

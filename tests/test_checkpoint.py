@@ -416,3 +416,14 @@ def test_inference_never_imports_the_training_code(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_weights_digest_is_the_same_for_a_run_and_its_fp16_export():
+    from genrestore.checkpoint import weights_digest
+
+    torch.manual_seed(0)
+    weights = {"a.weight": torch.randn(4, 3), "a.num_batches_tracked": torch.tensor(7)}
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in weights.items()}
+    assert weights_digest(weights) == weights_digest(half)
+    other = dict(weights, **{"a.weight": weights["a.weight"] + 0.01})
+    assert weights_digest(other) != weights_digest(weights)
