@@ -14,7 +14,7 @@ from genrestore.cli import main
 from genrestore.config import GANConfig
 from genrestore.data.masks import KEEP_REGIONS, keep_mask
 from genrestore.models.gan import GANGenerator
-from genrestore.tasks import Completer
+from genrestore.tasks import Completer, LatentEncoder
 
 
 @pytest.fixture(scope="module")
@@ -215,9 +215,11 @@ def test_encoder_trains_on_a_generator_and_completes_in_one_pass(tiny_gan, tmp_p
     from genrestore.training import export, train
 
     cfg = genrestore.presets["encoder-64"]
+    trained_for = tmp_path / "trained-for.safetensors"
+    trained_for.write_bytes(tiny_gan.read_bytes())
     cfg = dataclasses.replace(
         cfg,
-        model=EncoderConfig(size=16, nz=8, nf=8, generator=str(tiny_gan)),
+        model=EncoderConfig(size=16, nz=8, nf=8, generator=str(trained_for)),
         steps=3,
         batch=8,
         save_every=3,
@@ -233,7 +235,7 @@ def test_encoder_trains_on_a_generator_and_completes_in_one_pass(tiny_gan, tmp_p
     gen_path = models / "g.safetensors"
     gen_path.write_bytes(tiny_gan.read_bytes())
     card = export(run, models / "g-encoder.safetensors")
-    assert card["family"] == "encoder" and card["data"] == f"samples of {tiny_gan}"
+    assert card["family"] == "encoder" and card["data"] == f"samples of {trained_for}"
     gen = genrestore.load(gen_path)
     comp = Completer(gen)
     assert comp.method == "encoder" and comp.steps < Completer(gen, method="search").steps
@@ -258,3 +260,6 @@ def test_encoder_trains_on_a_generator_and_completes_in_one_pass(tiny_gan, tmp_p
     with caplog.at_level(logging.WARNING, logger="genrestore"):
         assert Completer(genrestore.load(gen_path)).method == "search"
     assert "trained for other weights" in caplog.text
+    # a run whose generator is gone still loads (without the fingerprint)
+    trained_for.unlink()
+    assert isinstance(genrestore.load(run), LatentEncoder)

@@ -87,11 +87,15 @@ def ema_checkpoint(
         from . import model_checkpoint
 
         data = f"samples of {generator}"
-        # which weights: a completer refuses this model beside any other (complete.py)
-        card = {
-            "generator_digest": weights_digest(model_checkpoint(generator).group("model")),
-            **(card or {}),
-        }
+        # which weights: a completer refuses this model beside any other (complete.py);
+        # a run whose generator is no longer there still loads, without the fingerprint
+        try:
+            digest = {
+                "generator_digest": weights_digest(model_checkpoint(generator).group("model"))
+            }
+        except UserError:
+            digest = {}
+        card = {**digest, **(card or {})}
     card = {
         "family": cfg.family,
         "steps": ck.step,
