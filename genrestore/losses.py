@@ -49,7 +49,7 @@ ERROR_KINDS = ("l1", "mse")
 def check_error_kind(what: str, kind: str) -> None:
     """Raise ValueError unless ``kind`` is one of ``ERROR_KINDS`` (``what``: for the message)."""
     if kind not in ERROR_KINDS:
-        raise ValueError(f"{what} must be 'l1' or 'mse', got {kind!r}")
+        raise ValueError(f"{what} must be {' or '.join(map(repr, ERROR_KINDS))}, got {kind!r}")
 
 
 def pointwise_error(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
