@@ -140,6 +140,30 @@ def test_texture_brings_back_the_grain_of_matching_regions():
     assert np.abs(got[blue].astype(int) - rgb[blue]).max() <= 1  # flat stays flat
 
 
+def test_matched_texture_is_as_sharp_as_the_ring_around_the_hole():
+    from genrestore.metrics import _abs_laplacian
+    from genrestore.tasks.texture import add_texture
+
+    rng = np.random.default_rng(1)
+    rgb = np.clip(rng.normal(128, 6, (96, 128, 3)), 0, 255).astype(np.uint8)  # fine grain
+    rgb[:, 64:] = np.clip(rng.normal(128, 20, (96, 64, 3)), 0, 255)  # coarse grain, right
+    missing = np.zeros((96, 128), bool)
+    missing[32:64, 20:44] = True  # in the fine grain: the fill must not copy the coarse one
+    x = uint8_to_tensor(rgb[None])
+    known = torch.from_numpy(~missing)[None, None].float()
+    smooth = pull_push(x, known, smooth=True)
+    ring = np.zeros_like(missing)
+    ring[24:72, 12:52] = True
+    ring &= ~np.pad(missing, 1)[:-2, 1:-1] & ~np.pad(missing, 1)[2:, 1:-1]
+    ring &= ~np.pad(missing, 1)[1:-1, :-2] & ~np.pad(missing, 1)[1:-1, 2:] & ~missing
+    around = _abs_laplacian(rgb)[ring].mean()
+    for fraction in (0.5, 1.0):
+        out = tensor_to_uint8(add_texture(x, known, smooth, match=fraction))[0]
+        assert np.array_equal(out[~missing], tensor_to_uint8(smooth)[0][~missing])
+        inside = _abs_laplacian(out)[missing].mean()
+        assert abs(inside / around - fraction) < 0.1 * fraction, (fraction, inside, around)
+
+
 def test_pyramid_halves_to_the_coarse_side():
     assert pyramid_sizes(512, 768, 256) == [(128, 192), (256, 384), (512, 768)]
     assert pyramid_sizes(100, 60, 256) == [(100, 60)]

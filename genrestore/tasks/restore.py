@@ -234,7 +234,7 @@ class Inpainter(Restorer):
         if answer.shape[-2:] != missing.shape:  # above MAX_NATIVE_PIXELS: the fill upsampled
             answer = F.interpolate(answer, size=missing.shape, mode="bicubic")
         if self.config.texture > 0:  # the photo's fine grain, copied into the smooth fill
-            answer = add_texture(image, 1 - mask, answer, gain=self.config.texture)
+            answer = add_texture(image, 1 - mask, answer, match=self.config.texture)
         return answer[0]
 
 
