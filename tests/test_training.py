@@ -10,6 +10,7 @@ import torch
 import genrestore
 from genrestore.checkpoint import load_checkpoint
 from genrestore.config import ColorizeConfig, GANConfig, InpaintConfig, TrainConfig, VAEConfig
+from genrestore.families.upscale import UpscaleConfig
 from genrestore.training import CHECKPOINT, TrainingDiverged, export, train
 
 TINY_MODELS = {
@@ -19,6 +20,7 @@ TINY_MODELS = {
     "vae": VAEConfig(size=16, nz=8, nf=8),
     "inpaint": InpaintConfig(size=16, nf=8, depth=2, n_res=1, ndf=8),
     "colorize": ColorizeConfig(size=16, nf=8, depth=2, n_res=1, ndf=8),
+    "upscale": UpscaleConfig(size=16, crop=8, nf=8, n_blocks=1, degrade=0.5),
 }
 ALL = list(TINY_MODELS)
 

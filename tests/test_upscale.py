@@ -59,6 +59,21 @@ def test_an_untrained_upscaler_is_bicubic_and_sizes_follow_the_factor():
         UpscaleConfig(size=30)
 
 
+def test_a_share_of_the_training_inputs_is_degraded_within_range():
+    from genrestore.training.recipes.upscale import degrade
+
+    x = torch.rand(64, 3, 16, 16) * 2 - 1
+    assert torch.equal(degrade(x, 0.0, torch.Generator().manual_seed(0)), x)
+    out = degrade(x, 0.5, torch.Generator().manual_seed(0))
+    changed = (out - x).flatten(1).abs().amax(1) > 1e-6
+    assert 16 <= int(changed.sum()) <= 48  # about half of them
+    assert out.abs().max() <= 1
+    again = degrade(x, 0.5, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # every choice comes from the generator
+    with pytest.raises(ValueError, match="degrade"):
+        UpscaleConfig(degrade=1.5)
+
+
 def test_upscaler_trains_exports_and_is_measured_against_bicubic(tmp_path):
     run = _train(tmp_path, "upscale", 32, crop=16, nf=8, n_blocks=1)
     path = tmp_path / "tiny-upscale.safetensors"
@@ -105,7 +120,9 @@ def test_a_guided_refiner_draws_its_inpainters_answers_around_the_known_pixels(
     monkeypatch.setenv("GENRESTORE_CHECKPOINTS", str(folder))
     export(_train(tmp_path, "inpaint", 16, nf=8), folder / "faces.safetensors")
     export(_train(tmp_path / "b", "inpaint", 16, nf=8), folder / "other.safetensors")
-    run = _train(tmp_path, "upscale", 64, crop=32, nf=8, n_blocks=1, guided=True, base="faces")
+    run = _train(
+        tmp_path, "upscale", 64, crop=32, nf=8, n_blocks=1, guided=True, base="faces", degrade=0.0
+    )
     export(run, folder / "refine.safetensors")
     with pytest.raises(ValueError, match="base"):
         UpscaleConfig(guided=True)

@@ -18,7 +18,32 @@ from ...compute import Compute
 from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
 from ...models.upscale import UpscaleNet
+from ...tasks.texture import gaussian_blur
 from .base import Recipe, adam
+
+NOISE_STD = 0.06  # degraded inputs: noise of std up to this ([-1, 1] units, ~8 gray levels)
+NOISE_SIGMA = 1.5  # ... smoothed by a Gaussian of up to this many px (a mottle, not grain)
+BLUR_SIGMA = 0.8  # ... and the input blurred by a Gaussian of up to this many px
+
+
+def degrade(small: torch.Tensor, share: float, g: torch.Generator) -> torch.Tensor:
+    """(N, 3, h, w) shrunk inputs -> the same with a random ``share`` of them degraded: smooth
+    noise (std up to ``NOISE_STD``, smoothed by up to ``NOISE_SIGMA`` px), then a blur (up to
+    ``BLUR_SIGMA`` px), each strength uniform at random; ``g`` draws every choice."""
+    out = small.clone()
+    for i in range(len(small)):
+        pick, std, smooth, blur = torch.rand(4, generator=g).tolist()
+        if pick >= share:
+            continue
+        noise = torch.randn(small[i : i + 1].shape, generator=g).to(small.device, small.dtype)
+        if smooth * NOISE_SIGMA > 0.3:
+            noise = gaussian_blur(noise, smooth * NOISE_SIGMA)
+        noise = noise / noise.std().clamp_min(1e-8) * std * NOISE_STD
+        x = small[i : i + 1] + noise
+        if blur * BLUR_SIGMA > 0.3:
+            x = gaussian_blur(x, blur * BLUR_SIGMA)
+        out[i : i + 1] = x.clamp(-1, 1)
+    return out
 
 
 def start_from(net: UpscaleNet, name: str) -> None:
@@ -61,6 +86,7 @@ class UpscaleRecipe(Recipe):
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
         self.opt = adam(self.net.parameters(), m.lr, (m.beta1, m.beta2), self.device)
         self.g_crop = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
+        self.g_degrade = torch.Generator().manual_seed(dist.seed(cfg.seed + 2))
         self.base = None
         if m.guided:
             from ...tasks import load
@@ -100,8 +126,11 @@ class UpscaleRecipe(Recipe):
             weight = hole + 0.1 * (1 - hole)
             loss = ((out.float() - hi.float()).abs() * weight).mean() / weight.mean()
         else:
+            small = F.avg_pool2d(hi, m.factor)
+            if m.degrade > 0:
+                small = degrade(small, m.degrade, self.g_degrade)
             with self.compute.autocast():
-                out = self.net(F.avg_pool2d(hi, m.factor))
+                out = self.net(small)
             loss = F.l1_loss(out.float(), hi.float())
         self.scaler.scale(loss).backward()
         self.dist.sync_grads(self.net.parameters())
@@ -133,4 +162,6 @@ class UpscaleRecipe(Recipe):
         return {"opt": self.opt}
 
     def random_streams(self) -> dict[str, torch.Generator]:
+        if self.model_cfg.degrade > 0:  # runs from before degrading have no such stream
+            return {"crop": self.g_crop, "degrade": self.g_degrade}
         return {"crop": self.g_crop}
