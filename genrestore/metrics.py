@@ -123,11 +123,18 @@ def ssim_uint8(a: np.ndarray, b: np.ndarray) -> float:
     return float(structural_similarity(a, b, channel_axis=-1, data_range=255))
 
 
+def gray_laplacian(x: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, 1, H, W): the 4-neighbour Laplacian of the gray level (the mean
+    of the channels; edges replicated). Its magnitude is the fine-detail measure."""
+    g = F.pad(x.mean(1, keepdim=True), (1, 1, 1, 1), mode="replicate")
+    c = g[..., 1:-1, 1:-1]
+    return g[..., :-2, 1:-1] + g[..., 2:, 1:-1] + g[..., 1:-1, :-2] + g[..., 1:-1, 2:] - 4 * c
+
+
 def _abs_laplacian(rgb: np.ndarray) -> np.ndarray:
-    """|4-neighbour Laplacian| of an image's gray level (mean of R, G, B): (H, W) float."""
-    g = rgb.astype(np.float64).mean(axis=-1)
-    p = np.pad(g, 1, mode="edge")
-    return np.abs(p[:-2, 1:-1] + p[2:, 1:-1] + p[1:-1, :-2] + p[1:-1, 2:] - 4 * g)
+    """|``gray_laplacian``| of a uint8 (H, W, 3) image, in float64: (H, W)."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float64)).permute(2, 0, 1)[None]
+    return gray_laplacian(x)[0, 0].abs().numpy()
 
 
 def fill_detail(output: np.ndarray, original: np.ndarray, missing: np.ndarray) -> float:

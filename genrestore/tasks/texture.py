@@ -25,6 +25,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..metrics import gray_laplacian
+
 BLOCK = 16  # px side of a copied block (targets every BLOCK // 2 px)
 CELL = 4  # px: blocks are matched on their coarse colours, one per CELL x CELL cell
 COARSE_SIGMA = 4.0  # px: the blur that gives the coarse colours
@@ -165,14 +167,6 @@ RING = 8  # px: the known pixels around the hole whose fine detail the fill matc
 MAX_GAIN = 2.0  # the copied band is strengthened at most this much to match them
 
 
-def laplacian(x: torch.Tensor) -> torch.Tensor:
-    """(1, 3, H, W) -> (1, 1, H, W): the 4-neighbour Laplacian of the gray level (the mean
-    of R, G, B; edges replicated); its magnitude is the measure of ``metrics.fill_detail``."""
-    g = F.pad(x.mean(1, keepdim=True), (1, 1, 1, 1), mode="replicate")
-    c = g[..., 1:-1, 1:-1]
-    return g[..., :-2, 1:-1] + g[..., 2:, 1:-1] + g[..., 1:-1, :-2] + g[..., 1:-1, 2:] - 4 * c
-
-
 def matched_gain(
     image: torch.Tensor,
     known: torch.Tensor,
@@ -195,8 +189,8 @@ def matched_gain(
     ring = near & clean
     if not ring.any() or not hole.any():
         return 1.0
-    target = fraction * float(laplacian(image)[0, 0][ring].abs().mean())
-    lf, lt = laplacian(fill)[0, 0][hole], laplacian(texture)[0, 0][hole]
+    target = fraction * float(gray_laplacian(image)[0, 0][ring].abs().mean())
+    lf, lt = gray_laplacian(fill)[0, 0][hole], gray_laplacian(texture)[0, 0][hole]
 
     def detail(g: float) -> float:
         return float((lf + g * lt).abs().mean())
