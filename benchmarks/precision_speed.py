@@ -55,7 +55,7 @@ def inference_times(repeat: int, native: bool) -> dict[str, dict[str, tuple[floa
         full = Completer(gens[p])
         emulated = p == "bf16" and not native
         comps[p] = Completer(gens[p], steps=2) if emulated and full.steps > 2 else full
-        scale[p] = full.steps / comps[p].steps
+        scale[p] = full.steps / comps[p].steps if comps[p] is not full else 1.0  # encoder: 0 steps
         gens[p].generate(64, seed=0, size=gens[p].size)  # warm-up
         comps[p](face, miss, samples=4, seed=0)
     gen_t: dict[str, list[float]] = {p: [] for p in PRECISIONS}
