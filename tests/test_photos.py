@@ -496,3 +496,22 @@ def test_photos_are_read_out_of_qt_resource_archives(tmp_path):
         photos.photo_files(roots)
     with pytest.raises(UserError, match="apt-get install gcompris-qt-data"):
         photos.photo_files({"gcompris-qt-data": str(tmp_path / "none")})
+
+
+def test_texture_copies_gray_grain_not_colour_noise():
+    from genrestore.tasks.texture import add_texture
+
+    rng = np.random.default_rng(2)
+    gray = np.clip(rng.normal(128, 10, (96, 128, 1)), 0, 255)  # grain in lightness ...
+    noise = rng.normal(0, 8, (96, 128, 1)) * np.array([1.0, -1.0, 0.0])  # ... and in colour
+    rgb = np.clip(gray + noise, 0, 255).astype(np.uint8)
+    missing = np.zeros((96, 128), bool)
+    missing[32:64, 40:88] = True
+    x = uint8_to_tensor(rgb[None])
+    known = torch.from_numpy(~missing)[None, None].float()
+    smooth = pull_push(x, known, smooth=True)
+    grain = (add_texture(x, known, smooth) - smooth)[0]  # (3, H, W), 0 outside the hole
+    assert grain[:, torch.from_numpy(missing)].abs().mean() > 0.02  # the grain is copied ...
+    assert torch.allclose(grain[0], grain[1]) and torch.allclose(grain[1], grain[2])  # gray
+    colour = (add_texture(x, known, smooth, gray=False) - smooth)[0]
+    assert (colour[0] - colour[1]).abs().max() > 0.05  # (the colour band has the noise)
