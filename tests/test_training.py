@@ -116,6 +116,41 @@ def test_export_load_generate(tmp_path, tiny_images, family):
     assert [x.tobytes() for x in from_file] == [x.tobytes() for x in from_run]
 
 
+def test_gan_fine_tune_starts_from_a_generator_and_warms_up_its_discriminator(
+    tmp_path, tiny_images
+):
+    run = train(tiny("gan"), images=tiny_images, out=str(tmp_path / "a"), progress=False)
+    export(run, tmp_path / "g.safetensors", {"note": "tiny"})
+    start = load_checkpoint(tmp_path / "g.safetensors").group("model")
+    model = dataclasses.replace(TINY_MODELS["gan"], init=str(tmp_path / "g.safetensors"))
+    cfg = tiny("gan", model=dataclasses.replace(model, d_warmup=2))
+    ft = train(cfg, images=tiny_images, out=str(tmp_path / "ft"), steps=2, progress=False)
+    weights = [k for k in start if "running_" not in k and "num_batches" not in k]
+    ck = load_checkpoint(ft / CHECKPOINT)
+    for group in ("model", "ema"):  # only D trained: G and its EMA are the started weights
+        got = ck.group(group)
+        assert all(torch.equal(got[k].half(), start[k]) for k in weights), group
+    logged = [json.loads(x) for x in (ft / "log.txt").read_text().splitlines() if x[:1] == "{"]
+    assert [("loss_d" in x, "loss_g" in x) for x in logged] == [(True, False)] * 2
+    ft = train(cfg, images=tiny_images, out=str(ft), steps=4, resume=True, progress=False)
+    moved = load_checkpoint(ft / CHECKPOINT).group("model")  # then G trains as well
+    assert any(not torch.equal(moved[k].half(), start[k]) for k in weights)
+    wrong = dataclasses.replace(model, nz=9)  # another generator's shapes: refused
+    with pytest.raises(genrestore.UserError, match="does not match"):
+        train(tiny("gan", model=wrong), images=tiny_images, out=str(tmp_path / "x"), progress=False)
+
+
+def test_cli_init_names_the_starting_model_where_a_family_has_one(capsys):
+    from genrestore.cli import main
+
+    assert main(["train", "gan", "--init", "faces-gan-64", "--dry-run"]) == 0
+    assert json.loads(capsys.readouterr().out)["model"]["init"] == "faces-gan-64"
+    assert main(["train", "vae", "--init", "faces-vae-64", "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "genrestore: error: --init: vae models cannot start from trained weights"
+    )
+
+
 def test_train_overrides_and_data_path(tmp_path):
     from genrestore.training import resolve_config
 

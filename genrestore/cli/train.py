@@ -55,6 +55,12 @@ def add_parser(sub) -> None:
     _add_every(p, "--save-every", f"checkpoint every N steps ({d.save_every})")
     _add_every(p, "--sample-every", f"sample grid every N steps ({d.sample_every})")
     _add_every(p, "--log-every", f"log losses and img/s every N steps ({d.log_every})")
+    p.add_argument(
+        "--init",
+        default=None,
+        help="start from a trained model of this family (a shipped name such as faces-gan-64, "
+        "or a .safetensors) and fine-tune it on --data; a GAN's discriminator starts fresh",
+    )
     p.add_argument("--out", default=None, help="run directory (default runs/FAMILY-SIZE-TIME)")
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out where it stopped"
@@ -90,6 +96,10 @@ def _config(args: argparse.Namespace):
                 count=args.count if args.count is not None else cfg.data.count,
             ),
         )
+    if args.init is not None:
+        if not any(f.name == "init" for f in dataclasses.fields(cfg.model)):
+            raise UserError(f"--init: {cfg.family} models cannot start from trained weights")
+        cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=args.init))
     return cfg
 
 

@@ -25,6 +25,15 @@ class GANConfig:
     beta2: float = 0.999
     ema_decay: float = 0.999  # EMA of the generator used for sampling
     truncation: float = 1.0  # default sampling truncation (1 = none)
+    # Fine-tuning: start G and its EMA from this generator (a shipped name or a .safetensors
+    # of the same shape; the EMA then averages at ema_decay from step 0), D from scratch;
+    # for the first d_warmup steps only D trains, so a fresh D does not push G around.
+    init: str = ""
+    d_warmup: int = 500  # only with init
+
+    def __post_init__(self):
+        if self.d_warmup < 0:
+            raise ValueError(f"gan: d_warmup must be 0 or more, got {self.d_warmup}")
 
 
 def _gan(**kw) -> TrainConfig:

@@ -11,8 +11,27 @@ from ... import losses
 from ...compute import Compute
 from ...data.augment import diff_augment
 from ...distributed import SINGLE_PROCESS, Dist
+from ...errors import UserError
 from ...models.gan import GANDiscriminator, GANGenerator
-from .base import Recipe, adam
+from .base import Recipe, adam, ema_update
+
+
+def start_from(net: GANGenerator, name: str) -> None:
+    """Copy generator ``name``'s weights (a shipped name or a .safetensors path) into
+    ``net``, in place; it must have ``net``'s shapes."""
+    from ...tasks import load
+
+    src = load(name, device="cpu").model.state_dict()
+    own = net.state_dict()
+    if src.keys() != own.keys() or any(src[k].shape != own[k].shape for k in own):
+        raise UserError(
+            f"--init {name}: its generator does not match this one's shapes "
+            "(size, nz, ngf must be the same)"
+        )
+    with torch.no_grad():
+        for k, v in src.items():
+            own[k].copy_(v)
+    net.load_state_dict(own)
 
 
 class GANRecipe(Recipe):
@@ -25,6 +44,8 @@ class GANRecipe(Recipe):
         m = self.model_cfg
         self.G = self.place(GANGenerator(m))
         self.D = self.place(GANDiscriminator(m))
+        if m.init:
+            start_from(self.G, m.init)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
         self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
@@ -65,6 +86,11 @@ class GANRecipe(Recipe):
             out["r1"] = r1.detach()
         self.dist.sync_grads(self.D.parameters())
         self.scaler.step(self.opt_d)
+        if (
+            self.model_cfg.init and step <= self.model_cfg.d_warmup
+        ):  # a fresh D learns against the started G first
+            self.scaler.update()
+            return out
         # Generator
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
@@ -78,6 +104,12 @@ class GANRecipe(Recipe):
         self.update_ema(self.ema, self.G, step)
         out["loss_g"] = loss_g.detach()
         return out
+
+    def update_ema(self, ema: nn.Module, live: nn.Module, step: int) -> None:
+        if self.model_cfg.init:  # the EMA starts as a trained G: no ramp-up
+            ema_update(ema, live, self.model_cfg.ema_decay)
+        else:
+            super().update_ema(ema, live, step)
 
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
