@@ -138,6 +138,9 @@ def test_gan_fine_tune_starts_from_a_generator_and_warms_up_its_discriminator(
     wrong = dataclasses.replace(model, nz=9)  # another generator's shapes: refused
     with pytest.raises(genrestore.UserError, match="does not match"):
         train(tiny("gan", model=wrong), images=tiny_images, out=str(tmp_path / "x"), progress=False)
+    other = dataclasses.replace(TINY_MODELS["upscale"], init=str(tmp_path / "g.safetensors"))
+    with pytest.raises(genrestore.UserError, match="does not match"):  # another family's
+        train(tiny("upscale", model=other), images=tiny_images, out=str(tmp_path / "y"))
 
 
 def test_cli_init_names_the_starting_model_where_a_family_has_one(capsys):

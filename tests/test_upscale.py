@@ -163,7 +163,7 @@ def test_a_guided_refiner_can_start_as_a_shipped_upscaler(tmp_path, monkeypatch)
     known = (torch.rand(2, 1, 32, 32) > 0.5).float()
     with torch.no_grad():
         assert torch.allclose(net(x, image, known), load("up").model(x), atol=1e-5)
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(UserError, match="does not match"):
         start_from(UpscaleNet(dataclasses.replace(cfg, nf=16)), "up")
 
 

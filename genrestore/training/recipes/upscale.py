@@ -17,6 +17,7 @@ from torch import nn
 from ...compute import Compute
 from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
+from ...errors import UserError
 from ...models.upscale import UpscaleNet
 from ...tasks.texture import gaussian_blur
 from .base import Recipe, adam
@@ -62,7 +63,7 @@ def start_from(net: UpscaleNet, name: str) -> None:
                 or (head and own[k].shape[0] == v.shape[0] and own[k].shape[2:] == v.shape[2:])
             )
             if not fits:
-                raise ValueError(f"upscale: {name} does not match this network ({k})")
+                raise UserError(f"--init {name}: does not match this upscaler ({k})")
             if head:
                 own[k].zero_()
                 own[k][:, : v.shape[1]] = v
