@@ -86,10 +86,8 @@ class GANRecipe(Recipe):
             out["r1"] = r1.detach()
         self.dist.sync_grads(self.D.parameters())
         self.scaler.step(self.opt_d)
-        if (
-            self.model_cfg.init and step <= self.model_cfg.d_warmup
-        ):  # a fresh D learns against the started G first
-            self.scaler.update()
+        if self.model_cfg.init and step <= self.model_cfg.d_warmup:
+            self.scaler.update()  # a fresh D learns against the started G first
             return out
         # Generator
         self.opt_g.zero_grad(set_to_none=True)
