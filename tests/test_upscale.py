@@ -1,6 +1,8 @@
 """The upscale family: training, the task, and the face models that use it for large images."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +90,34 @@ def test_upscaler_trains_exports_and_is_measured_against_bicubic(tmp_path):
     report = evaluate_upscaler(up, 3)
     assert set(report["methods"]) == {"model", "bicubic"}
     assert all(0 < m["psnr"] <= 100 for m in report["methods"].values())
+
+
+def test_an_adversarial_upscaler_trains_its_critic_resumes_exactly_and_exports_without_it(
+    tmp_path,
+):
+    from genrestore.checkpoint import load_checkpoint
+    from genrestore.training import CHECKPOINT
+
+    kw = {"crop": 16, "nf": 8, "n_blocks": 1, "adv_weight": 0.01, "fm_weight": 0.1, "ndf": 8}
+    run = _train(tmp_path, "upscale", 32, **kw)
+    logged = [json.loads(x) for x in Path(run, "log.txt").read_text().splitlines() if x[:1] == "{"]
+    assert all({"l1", "loss_d", "adv", "fm"} <= set(x) for x in logged)
+    ck = load_checkpoint(f"{run}/{CHECKPOINT}")
+    assert any(k.startswith("disc.") for k in ck.tensors)
+    cfg = dataclasses.replace(
+        preset("upscale-256"),
+        model=dataclasses.replace(preset("upscale-256").model, size=32, **kw),
+        steps=4, batch=4, save_every=2, sample_every=4, log_every=1,
+    )  # fmt: skip
+    full = train(cfg, images=_faces(8, 32), out=str(tmp_path / "full"), progress=False)
+    part = train(cfg, images=_faces(8, 32), out=str(tmp_path / "part"), steps=2, progress=False)
+    part = train(cfg, images=_faces(8, 32), out=str(part), resume=True, progress=False)
+    a, b = (load_checkpoint(r / CHECKPOINT).tensors for r in (full, part))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    export(run, tmp_path / "adv.safetensors")
+    assert load(tmp_path / "adv.safetensors")(Image.fromarray(_faces(1, 8)[0])).size == (32, 32)
+    with pytest.raises(ValueError, match="plain upscalers"):
+        UpscaleConfig(guided=True, base="faces-inpaint-64", adv_weight=0.01)
 
 
 def test_face_models_use_the_upscaler_for_large_images_only(tmp_path, monkeypatch):

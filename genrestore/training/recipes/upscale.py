@@ -14,10 +14,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import losses
 from ...compute import Compute
 from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
 from ...errors import UserError
+from ...models.patchgan import PatchGAN
 from ...models.upscale import UpscaleNet
 from ...tasks.texture import gaussian_blur
 from .base import Recipe, adam
@@ -88,6 +90,10 @@ class UpscaleRecipe(Recipe):
         self.opt = adam(self.net.parameters(), m.lr, (m.beta1, m.beta2), self.device)
         self.g_crop = torch.Generator().manual_seed(dist.seed(cfg.seed + 1))
         self.g_degrade = torch.Generator().manual_seed(dist.seed(cfg.seed + 2))
+        self.D = None
+        if m.adv_weight or m.fm_weight:  # a critic of the output crops
+            self.D = self.place(PatchGAN(3, m.ndf))
+            self.opt_d = adam(self.D.parameters(), m.lr_d, (0.5, 0.999), self.device)
         self.base = None
         if m.guided:
             from ...tasks import load
@@ -133,12 +139,47 @@ class UpscaleRecipe(Recipe):
             with self.compute.autocast():
                 out = self.net(small)
             loss = F.l1_loss(out.float(), hi.float())
+            if self.D is not None:
+                return self._adversarial_step(step, loss, out, hi)
         self.scaler.scale(loss).backward()
         self.dist.sync_grads(self.net.parameters())
         self.scaler.step(self.opt)
         self.scaler.update()
         self.update_ema(self.ema, self.net, step)
         return {"l1": loss.detach()}
+
+    def _adversarial_step(self, step, l1, out, hi) -> dict[str, torch.Tensor]:
+        """The critic's hinge step on (true crops, upscaled ones), then the upscaler's on
+        L1 + ``adv_weight`` x hinge + ``fm_weight`` x feature matching (the L1 graph: ``l1``)."""
+        m = self.model_cfg
+        self.opt_d.zero_grad(set_to_none=True)
+        with self.compute.autocast():
+            d_real, _ = self.D(hi)
+            d_fake, _ = self.D(out.detach())
+            loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
+        self.scaler.scale(loss_d).backward()
+        self.dist.sync_grads(self.D.parameters())
+        self.scaler.step(self.opt_d)
+        self.D.requires_grad_(False)
+        with self.compute.autocast():
+            g_fake, f_fake = self.D(out)
+            with torch.no_grad():
+                _, f_real = self.D(hi)
+            adv = losses.g_loss_hinge(g_fake.float())
+            fm = losses.feature_matching(f_fake, f_real)
+        loss = l1 + m.adv_weight * adv + m.fm_weight * fm
+        self.scaler.scale(loss).backward()
+        self.D.requires_grad_(True)
+        self.dist.sync_grads(self.net.parameters())
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.update_ema(self.ema, self.net, step)
+        return {
+            "l1": l1.detach(),
+            "loss_d": loss_d.detach(),
+            "adv": adv.detach(),
+            "fm": fm.detach(),
+        }
 
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
@@ -157,10 +198,11 @@ class UpscaleRecipe(Recipe):
         return torch.stack([shown, out, real], dim=1).flatten(0, 1)[:n]
 
     def modules(self) -> dict[str, nn.Module]:
-        return {"model": self.net, "ema": self.ema}
+        critic = {"disc": self.D} if self.D is not None else {}
+        return {"model": self.net, "ema": self.ema, **critic}
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"opt": self.opt}
+        return {"opt": self.opt, **({"d": self.opt_d} if self.D is not None else {})}
 
     def random_streams(self) -> dict[str, torch.Generator]:
         if self.model_cfg.degrade > 0:  # runs from before degrading have no such stream
