@@ -68,6 +68,33 @@ class Recipe(abc.ABC):
 
     preview: torch.Tensor | None = None  # (8, 3, S, S) fixed real images for sample grids
 
+    def critic_step(
+        self, D: nn.Module, opt_d: torch.optim.Optimizer, real: torch.Tensor, fake: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One hinge step of the PatchGAN ``D`` on (``real``, ``fake``) views (N, C, H, W),
+        then, with ``D`` frozen, the generator's terms on ``fake`` (still in its graph):
+        (D's loss, hinge loss, feature matching against ``real``), the last two not yet
+        backpropagated. ``D`` is left frozen: call ``D.requires_grad_(True)`` after the
+        generator's backward."""
+        from ... import losses
+
+        opt_d.zero_grad(set_to_none=True)
+        with self.compute.autocast():
+            d_real, _ = D(real)
+            d_fake, _ = D(fake.detach())
+            loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
+        self.scaler.scale(loss_d).backward()
+        self.dist.sync_grads(D.parameters())
+        self.scaler.step(opt_d)
+        D.requires_grad_(False)
+        with self.compute.autocast():
+            g_fake, f_fake = D(fake)
+            with torch.no_grad():
+                _, f_real = D(real)
+            adv = losses.g_loss_hinge(g_fake.float())
+            fm = losses.feature_matching(f_fake, f_real)
+        return loss_d, adv, fm
+
     def set_preview(self, images: torch.Tensor) -> None:
         """Fixed real images (8, 3, S, S) for the sample grids (recipes that show inputs)."""
         self.preview = images

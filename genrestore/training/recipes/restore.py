@@ -68,22 +68,8 @@ class RestoreRecipe(Recipe):
         with self.compute.autocast():
             pred = self.predict(self.G, batch)
             real_v, fake_v = self.d_views(batch, pred)
-        self.opt_d.zero_grad(set_to_none=True)
-        with self.compute.autocast():
-            d_real, _ = self.D(real_v)
-            d_fake, _ = self.D(fake_v.detach())
-            loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
-        self.scaler.scale(loss_d).backward()
-        self.dist.sync_grads(self.D.parameters())
-        self.scaler.step(self.opt_d)
+        loss_d, adv, fm = self.critic_step(self.D, self.opt_d, real_v, fake_v)
         self.opt_g.zero_grad(set_to_none=True)
-        self.D.requires_grad_(False)
-        with self.compute.autocast():
-            g_fake, f_fake = self.D(fake_v)
-            with torch.no_grad():
-                _, f_real = self.D(real_v)
-            adv = losses.g_loss_hinge(g_fake.float())
-            fm = losses.feature_matching(f_fake, f_real)
         rec = self.reconstruction(batch, pred)
         loss_g = rec + self.model_cfg.adv_weight * adv + self.model_cfg.fm_weight * fm
         self._g_update(loss_g, step)

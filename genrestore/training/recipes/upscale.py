@@ -4,6 +4,10 @@ A guided upscaler (inpainting) gets, instead of the plain shrink, the shrink wit
 filled by the ``base`` face inpainter (as tasks/restore.py pastes that model's answer), plus
 the crop's known pixels at full size; its L1 counts the hole (known pixels are pasted back
 at inference) and, at a tenth of the weight, the rest.
+
+A plain upscaler may also train against a PatchGAN critic of its output crops
+(``adv_weight``, ``fm_weight``): L1 alone draws the average of the sharp edges a small image
+allows, and the critic asks for edges like the true ones.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ... import losses
 from ...compute import Compute
 from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
@@ -152,21 +155,7 @@ class UpscaleRecipe(Recipe):
         """The critic's hinge step on (true crops, upscaled ones), then the upscaler's on
         L1 + ``adv_weight`` x hinge + ``fm_weight`` x feature matching (the L1 graph: ``l1``)."""
         m = self.model_cfg
-        self.opt_d.zero_grad(set_to_none=True)
-        with self.compute.autocast():
-            d_real, _ = self.D(hi)
-            d_fake, _ = self.D(out.detach())
-            loss_d = losses.d_loss_hinge(d_real.float(), d_fake.float())
-        self.scaler.scale(loss_d).backward()
-        self.dist.sync_grads(self.D.parameters())
-        self.scaler.step(self.opt_d)
-        self.D.requires_grad_(False)
-        with self.compute.autocast():
-            g_fake, f_fake = self.D(out)
-            with torch.no_grad():
-                _, f_real = self.D(hi)
-            adv = losses.g_loss_hinge(g_fake.float())
-            fm = losses.feature_matching(f_fake, f_real)
+        loss_d, adv, fm = self.critic_step(self.D, self.opt_d, hi, out)
         loss = l1 + m.adv_weight * adv + m.fm_weight * fm
         self.scaler.scale(loss).backward()
         self.D.requires_grad_(True)
