@@ -142,33 +142,19 @@ class UpscaleRecipe(Recipe):
             with self.compute.autocast():
                 out = self.net(small)
             loss = F.l1_loss(out.float(), hi.float())
-            if self.D is not None:
-                return self._adversarial_step(step, loss, out, hi)
+        logged = {"l1": loss.detach()}
+        if self.D is not None:  # plus the critic's hinge and feature-matching terms
+            loss_d, adv, fm = self.critic_step(self.D, self.opt_d, hi, out)
+            loss = loss + m.adv_weight * adv + m.fm_weight * fm
+            logged.update(loss_d=loss_d.detach(), adv=adv.detach(), fm=fm.detach())
         self.scaler.scale(loss).backward()
+        if self.D is not None:
+            self.D.requires_grad_(True)
         self.dist.sync_grads(self.net.parameters())
         self.scaler.step(self.opt)
         self.scaler.update()
         self.update_ema(self.ema, self.net, step)
-        return {"l1": loss.detach()}
-
-    def _adversarial_step(self, step, l1, out, hi) -> dict[str, torch.Tensor]:
-        """The critic's hinge step on (true crops, upscaled ones), then the upscaler's on
-        L1 + ``adv_weight`` x hinge + ``fm_weight`` x feature matching (the L1 graph: ``l1``)."""
-        m = self.model_cfg
-        loss_d, adv, fm = self.critic_step(self.D, self.opt_d, hi, out)
-        loss = l1 + m.adv_weight * adv + m.fm_weight * fm
-        self.scaler.scale(loss).backward()
-        self.D.requires_grad_(True)
-        self.dist.sync_grads(self.net.parameters())
-        self.scaler.step(self.opt)
-        self.scaler.update()
-        self.update_ema(self.ema, self.net, step)
-        return {
-            "l1": l1.detach(),
-            "loss_d": loss_d.detach(),
-            "adv": adv.detach(),
-            "fm": fm.detach(),
-        }
+        return logged
 
     @torch.no_grad()
     def samples(self, n: int) -> torch.Tensor:
