@@ -130,7 +130,7 @@ def test_texture_brings_back_the_grain_of_matching_regions():
     x = uint8_to_tensor(rgb[None])
     known = torch.from_numpy(~missing)[None, None].float()
     smooth = pull_push(x, known, smooth=True)
-    out = add_texture(x, known, smooth)
+    out = add_texture(x, known, smooth, match=1.0)
     assert torch.equal(out * known, smooth * known)  # outside the hole: untouched
     got, was = tensor_to_uint8(out)[0], tensor_to_uint8(smooth)[0]
     red, blue = missing.copy(), missing.copy()

@@ -69,7 +69,7 @@ def add_texture(
     known: torch.Tensor,
     fill: torch.Tensor,
     gain: float = 1.0,
-    sigma: float = 0.7,
+    sigma: float = 0.5,
     distance_weight: float = 0.01,
     seed: int = 0,
     match: float = 0.0,
@@ -174,7 +174,7 @@ def add_texture(
 
 
 RING = 8  # px: the known pixels around the hole whose fine detail the fill matches
-MAX_GAIN = 2.0  # the copied band is strengthened at most this much to match them
+MAX_GAIN = 3.5  # the copied band is strengthened at most this much to match them (see below)
 
 
 def matched_gain(
