@@ -44,7 +44,7 @@ class FaceDetector:
 
         rgb uint8 (H, W, 3) (a gray image repeated is fine), missing bool (H, W) or None.
         """
-        from ..models.unet import pull_push
+        from ..models.fill import pull_push
 
         s = self.vae.size
         x = uint8_to_tensor(letterbox(rgb, s, Image.BICUBIC)[None])

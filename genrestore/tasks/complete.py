@@ -74,7 +74,7 @@ def blend_seams(pred: torch.Tensor, x: torch.Tensor, known: torch.Tensor, reach:
     """
     if reach <= 0:
         return pred
-    from ..models.unet import pull_push
+    from ..models.fill import pull_push
 
     k = known[None].expand(pred.shape[0], 1, *known.shape[-2:])
     residual = pull_push((x[None] - pred) * k, k)

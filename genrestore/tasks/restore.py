@@ -25,7 +25,8 @@ from PIL import Image
 from ..color import guided_upsample, lab_scaled_to_rgb, rgb_to_lab_scaled
 from ..errors import UserError
 from ..images import open_image, tensor_to_uint8, uint8_to_tensor
-from ..models.unet import pull_push
+from ..models.fill import pull_push
+from ..models.unet import SmoothFill
 from .base import Task, composite, finite, open_image_and_mask
 from .letterbox import from_model, letterbox, letterbox_box, mask_to_model
 from .texture import add_texture
@@ -212,6 +213,8 @@ class Inpainter(Restorer):
         answer = correction = None
         sizes = pyramid_sizes(*missing.shape, self.config.coarse)
         levels = [hw for hw in sizes if hw[0] * hw[1] <= MAX_NATIVE_PIXELS] or sizes[:1]
+        if isinstance(self.model, SmoothFill):  # no correction to carry up: the top level only
+            levels = levels[-1:]
         for h, w in levels:
             if (h, w) == missing.shape:
                 x, m = image, mask
@@ -249,7 +252,6 @@ def pull_push_inpainter(compute=None) -> Inpainter:
     trained photo inpainter is shipped.
     """
     from ..families.inpaint import PHOTO_TEXTURE, InpaintConfig
-    from ..models.unet import SmoothFill
 
     card = {
         "name": PULL_PUSH,

@@ -20,8 +20,18 @@ its strength is set per hole so that the fill's fine detail (mean |Laplacian|, t
 of ``metrics.fill_detail``) is a fraction of that of the known pixels within ``RING`` px of
 the hole: as sharp as its surroundings, neither a smudge in grass nor noise in a clear sky.
 At the photo inpainters' fraction (``PHOTO_TEXTURE`` = 0.9, families/inpaint.py) it costs
-0.17 dB (boxes) / 0.22 dB (strokes) PSNR on the 10 validation photos and brings the fill's
-detail from under 0.1 to 0.83 / 0.93 of the photo's.
+0.17 dB (boxes) / 0.21 dB (strokes) PSNR on the 10 validation photos and brings the fill's
+detail from under 0.1 to 0.82 / 0.93 of the photo's (over the oriented fill of
+models/fill.py).
+
+The band is the one finer than 0.5 px. A matched texture reaches the same detail with less
+energy (so less PSNR cost) the finer its band: on the validation photos (over the harmonic
+fill, the gain uncapped) the 0.7 / 0.5-px bands cost 0.03 / 0.01 dB more than the 0.4-px
+one on boxes and 0.04 / 0.01 dB on strokes, at equal detail. The 0.4-px band is not used:
+a Gaussian that narrow barely blurs, its band has 0.23 of the 0.7-px band's fine detail,
+and matching it takes gains near 10 that amplify pixel noise. The gain is capped at
+``MAX_GAIN`` = 3.5: the cap of 2.0 that the 0.7-px band had, carried over (the 0.5-px band
+has 0.56 of its fine detail).
 """
 
 from __future__ import annotations
@@ -32,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from ..metrics import gray_laplacian
+from ..models.fill import gaussian_blur
 
 BLOCK = 16  # px side of a copied block (targets every BLOCK // 2 px)
 CELL = 4  # px: blocks are matched on their coarse colours, one per CELL x CELL cell
@@ -39,19 +50,6 @@ COARSE_SIGMA = 4.0  # px: the blur that gives the coarse colours
 MAX_SOURCES = 8192  # candidate source blocks at most (more: a coarser grid)
 CHUNK = 1024  # target blocks matched at a time (bounds the memory of the cost matrix)
 CHOICES = 16  # a target block copies one of its this many best-matching sources
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """(N, C, H, W) -> same shape, separable Gaussian, edges replicated."""
-    r = max(1, math.ceil(3 * sigma))
-    t = torch.arange(-r, r + 1, dtype=x.dtype, device=x.device)
-    k = torch.exp(-(t**2) / (2 * sigma**2))
-    k = k / k.sum()
-    c = x.shape[1]
-    x = F.pad(x, (r, r, 0, 0), mode="replicate")
-    x = F.conv2d(x, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    x = F.pad(x, (0, 0, r, r), mode="replicate")
-    return F.conv2d(x, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 def _grid(n: int, step: int, size: int) -> torch.Tensor:
@@ -174,7 +172,7 @@ def add_texture(
 
 
 RING = 8  # px: the known pixels around the hole whose fine detail the fill matches
-MAX_GAIN = 3.5  # the copied band is strengthened at most this much to match them (see below)
+MAX_GAIN = 3.5  # the copied band is strengthened at most this much to match them
 
 
 def matched_gain(

@@ -16,8 +16,8 @@ from ...compute import Compute
 from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
 from ...families import family as get_family
+from ...models.fill import pull_push
 from ...models.patchgan import PatchGAN
-from ...models.unet import pull_push
 from .base import Recipe, adam
 
 

@@ -22,9 +22,9 @@ from ...compute import Compute
 from ...data.masks import parse_mask_mix, training_masks
 from ...distributed import SINGLE_PROCESS, Dist
 from ...errors import UserError
+from ...models.fill import gaussian_blur
 from ...models.patchgan import PatchGAN
 from ...models.upscale import UpscaleNet
-from ...tasks.texture import gaussian_blur
 from .base import Recipe, adam
 
 NOISE_STD = 0.06  # degraded inputs: noise of std up to this ([-1, 1] units, ~8 gray levels)
