@@ -132,22 +132,30 @@ def test_the_photo_fill_carries_an_edge_across_the_hole():
     err_oriented = (oriented - img)[hole].abs().mean()
     err_harmonic = (harmonic - img)[hole].abs().mean()
     assert err_oriented < 0.7 * err_harmonic, (err_oriented, err_harmonic)
-    # no direction around the hole (white noise): the fill is isotropic, close to harmonic
+    # no direction around the hole (white noise): the fill is no worse than the harmonic one
     noise = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(0)) * 0.2
     a = pull_push(noise * known, known, smooth=True)
     b = _harmonic_fill(noise * known, known)
-    assert (a - b)[hole].abs().mean() < 0.25 * b[hole].abs().mean()
+    assert (a - noise)[hole].pow(2).mean() < 1.05 * (b - noise)[hole].pow(2).mean()
 
 
-def _harmonic_fill(image: torch.Tensor, known: torch.Tensor, steps: int = 4000) -> torch.Tensor:
-    """The membrane (harmonic) fill by plain Jacobi steps from the mean: a reference."""
-    out = image * known + (image * known).sum((-2, -1), keepdim=True) / known.sum() * (1 - known)
-    four = torch.tensor([[0.0, 1, 0], [1, 0, 1], [0, 1, 0]]).expand(3, 1, 3, 3) / 4
-    for _ in range(steps):
-        mean = torch.nn.functional.conv2d(
-            torch.nn.functional.pad(out, (1, 1, 1, 1), mode="replicate"), four, groups=3
-        )
-        out = torch.where(known.expand_as(out) > 0.5, out, mean)
+def _harmonic_fill(image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
+    """The membrane (harmonic) fill of a hole (N = 1) away from the image's edge, solved
+    exactly: every hole pixel the mean of its 4 neighbours."""
+    k = known[0, 0] > 0.5
+    hy, hx = (~k).nonzero(as_tuple=True)
+    n = len(hy)
+    index = torch.full(k.shape, -1, dtype=torch.long)
+    index[hy, hx] = torch.arange(n)
+    system = 4 * torch.eye(n, dtype=torch.float64)
+    rhs = torch.zeros(n, image.shape[1], dtype=torch.float64)
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):
+        ny, nx = hy + dy, hx + dx
+        inside = ~k[ny, nx]
+        system[torch.arange(n)[inside], index[ny, nx][inside]] = -1
+        rhs[~inside] += image[0][:, ny[~inside], nx[~inside]].T.double()
+    out = image.clone()
+    out[0][:, hy, hx] = torch.linalg.solve(system, rhs).T.float()
     return out
 
 

@@ -20,7 +20,7 @@ its strength is set per hole so that the fill's fine detail (mean |Laplacian|, t
 of ``metrics.fill_detail``) is a fraction of that of the known pixels within ``RING`` px of
 the hole: as sharp as its surroundings, neither a smudge in grass nor noise in a clear sky.
 At the photo inpainters' fraction (``PHOTO_TEXTURE`` = 0.9, families/inpaint.py) it costs
-0.17 dB (boxes) / 0.21 dB (strokes) PSNR on the 10 validation photos and brings the fill's
+0.18 dB (boxes) / 0.20 dB (strokes) PSNR on the 10 validation photos and brings the fill's
 detail from under 0.1 to 0.82 / 0.93 of the photo's (over the oriented fill of
 models/fill.py).
 
