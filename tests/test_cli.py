@@ -131,9 +131,37 @@ def test_train_dry_run_other_flags(capsys, tmp_path):
     assert cfg["out"] == str(tmp_path / "r")
 
 
+def test_train_set_overrides_model_fields_by_their_type(capsys):
+    rc, out, err = _run(
+        capsys,
+        *("train", "upscale", "--dry-run", "--set", "lr=2e-4", "--set", "adv_weight = 0.01"),
+        *("--set", "n_blocks=4", "--set", "masks=box:1"),
+    )
+    assert rc == 0, err
+    model = json.loads(out)["model"]
+    expected = dataclasses.asdict(PRESETS["upscale-256"].model)
+    expected |= {"lr": 2e-4, "adv_weight": 0.01, "n_blocks": 4, "masks": "box:1"}
+    assert model == expected
+    # fields that only make sense together are set together, then checked
+    rc, out, err = _run(
+        capsys,
+        *("train", "upscale", "--dry-run", "--set", "guided=true"),
+        *("--set", "base=faces-inpaint-64", "--set", "degrade=0"),
+    )
+    assert rc == 0, err
+    assert json.loads(out)["model"]["guided"] is True
+
+
 @pytest.mark.parametrize(
     "argv,words",
     [
+        (["train", "upscale", "--set", "bogus=1", "--dry-run"], ["bogus", "adv_weight, base"]),
+        (["train", "upscale", "--set", "lr", "--dry-run"], ["FIELD=VALUE"]),
+        (["train", "upscale", "--set", "nf=4.5", "--dry-run"], ["nf", "not an integer"]),
+        (["train", "upscale", "--set", "lr=nan", "--dry-run"], ["lr", "not a finite number"]),
+        (["train", "upscale", "--set", "guided=maybe", "--dry-run"], ["true or false"]),
+        (["train", "upscale", "--set", "size=64", "--dry-run"], ["use --size"]),
+        (["train", "upscale", "--set", "guided=1", "--dry-run"], ["needs the inpainter"]),
         (["train", "gan", "--preset", "nope", "--dry-run"], ["unknown preset 'nope'", "gan-64"]),
         (["train", "gan", "--preset", "vae-64", "--dry-run"], ["vae preset"]),
         (["train", "gan", "--size", "33", "--dry-run"], ["--size", "33"]),

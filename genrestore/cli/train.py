@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 import os
 from pathlib import Path
 
@@ -61,6 +62,14 @@ def add_parser(sub) -> None:
         help="start from a trained model of this family (a shipped name such as faces-gan-64, "
         "or a .safetensors) and fine-tune it on --data; a GAN's discriminator starts fresh",
     )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set one field of the model's config (the 'model' part of --dry-run), e.g. "
+        "--set lr=2e-4 --set adv_weight=0.01; repeatable; a --resume keeps the run's own",
+    )
     p.add_argument("--out", default=None, help="run directory (default runs/FAMILY-SIZE-TIME)")
     p.add_argument(
         "--resume", action="store_true", help="continue the run in --out where it stopped"
@@ -100,7 +109,57 @@ def _config(args: argparse.Namespace):
         if not any(f.name == "init" for f in dataclasses.fields(cfg.model)):
             raise UserError(f"--init: {cfg.family} models cannot start from trained weights")
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=args.init))
+    if args.set:
+        cfg = _with_model_fields(cfg, args.set)
     return cfg
+
+
+OWN_FLAGS = {"size": "--size", "init": "--init"}  # model fields that have a flag of their own
+
+
+def _with_model_fields(cfg, items: list[str]):
+    """``cfg`` with fields of its model config set from ``--set NAME=VALUE`` flags, each
+    VALUE read as the type of the field's current value (bool, int, float or str)."""
+    names = sorted(f.name for f in dataclasses.fields(cfg.model) if f.name not in OWN_FLAGS)
+    values = {}
+    for item in items:
+        name, sep, text = (part.strip() for part in item.partition("="))
+        if name in OWN_FLAGS:
+            raise UserError(f"--set {name}: use {OWN_FLAGS[name]}")
+        if not sep or name not in names:
+            raise UserError(
+                f"--set {item!r}: expected FIELD=VALUE, FIELD one of the {cfg.family} "
+                "model's: " + ", ".join(names)
+            )
+        current = getattr(cfg.model, name)
+        try:
+            values[name] = _parse_like(current, text)
+        except ValueError:
+            kind = {bool: "true or false", int: "an integer", float: "a finite number"}
+            wanted = kind.get(type(current), f"settable here ({type(current).__name__})")
+            raise UserError(f"--set {name}: {text!r} is not {wanted}") from None
+    try:
+        return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **values))
+    except ValueError as e:  # the config's own checks
+        raise UserError(f"--set: {e}") from None
+
+
+def _parse_like(current, text: str):
+    """``text`` as a value of ``current``'s type; ValueError if it is not one."""
+    if isinstance(current, bool):
+        if text.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return text.lower() in ("true", "yes", "1")
+        raise ValueError(text)
+    if isinstance(current, int):
+        return int(text)
+    if isinstance(current, float):
+        value = float(text)
+        if not math.isfinite(value):
+            raise ValueError(text)
+        return value
+    if isinstance(current, str):
+        return text
+    raise ValueError(text)  # no other field types are settable from the command line
 
 
 def run(args: argparse.Namespace) -> int:
