@@ -205,8 +205,9 @@ class Inpainter(Restorer):
 
         Each level's guess is its own ``pull_push`` fill plus the correction the network
         made one level down (upsampled); above the coarsest level only a window of
-        ``config.context`` px around the hole is computed (0: the whole image). Then, with
-        ``config.texture``, the fine texture of the known pixels is added to the fill.
+        ``config.context`` px around the hole is computed (0: the whole image). A
+        ``SmoothFill`` (no network) corrects nothing, so only the top level is computed.
+        Then, with ``config.texture``, the fine texture of the known pixels is added.
         """
         image = uint8_to_tensor(rgb[None])
         mask = torch.from_numpy(missing)[None, None].float()
