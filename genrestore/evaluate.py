@@ -487,8 +487,9 @@ def evaluate_upscaler(
 ) -> dict:
     """PSNR/SSIM of an Upscaler on ``n`` held-out faces at its size, next to bicubic.
 
-    Each face (rendered at ``task.size``) is shrunk by the factor (box filter) and upscaled
-    back; ``detail`` is the output's mean |Laplacian| over the original's (whole image).
+    Each face (rendered at ``task.size``) is shrunk by the factor with PIL's Lanczos (the
+    filter that draws the faces and folder images a smaller model learns, and so the images
+    it makes) and upscaled back; ``detail`` is the output's mean |Laplacian| over the original's (whole image).
     Deterministic: ``seed`` is only reported, so that every ``eval`` takes the same options.
 
     A guided upscaler (an inpainting refiner) is measured as what it is for: its ``base``
@@ -510,7 +511,12 @@ def evaluate_upscaler(
         raise UserError(f"number of images must be at least 1, got {n}")
     data = data or "avatars"
     faces = np.array(held_out_images(n, task.size, data))
-    small = F.avg_pool2d(uint8_to_tensor(faces), task.factor)
+    side = task.size // task.factor
+    small = uint8_to_tensor(
+        np.stack(
+            [np.asarray(Image.fromarray(f).resize((side, side), Image.LANCZOS)) for f in faces]
+        )
+    )
     everywhere = np.ones(faces.shape[1:3], bool)
     task.upscale(small[:1])  # warm-up, untimed
     methods = {}

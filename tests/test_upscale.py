@@ -76,8 +76,24 @@ def test_a_share_of_the_training_inputs_is_degraded_within_range():
         UpscaleConfig(degrade=1.5)
 
 
+def test_the_lanczos_shrink_draws_what_pil_draws():
+    from genrestore.training.recipes.upscale import lanczos_shrink
+
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    images = np.concatenate([_faces(4, 64), noise])  # sharp edges that ring, and clip
+    pil = np.stack([np.asarray(Image.fromarray(a).resize((16, 16), Image.LANCZOS)) for a in images])
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    ours = ((lanczos_shrink(x, 4) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+    assert np.abs(ours - pil).max() <= 1  # gray levels
+    box = ((F.avg_pool2d(x, 4) + 1) * 127.5).round().permute(0, 2, 3, 1).numpy()
+    assert np.abs(box - pil).max() > 10  # a box shrink is not what PIL draws
+    with pytest.raises(ValueError, match="box, lanczos"):
+        UpscaleConfig(shrink="bicubic")
+
+
 def test_upscaler_trains_exports_and_is_measured_against_bicubic(tmp_path):
-    run = _train(tmp_path, "upscale", 32, crop=16, nf=8, n_blocks=1)
+    run = _train(tmp_path, "upscale", 32, crop=16, nf=8, n_blocks=1, shrink="lanczos")
     path = tmp_path / "tiny-upscale.safetensors"
     card = export(run, path)
     assert card["family"] == "upscale"

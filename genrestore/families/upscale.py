@@ -8,6 +8,8 @@ from ..config import DataConfig, TrainConfig
 from ..data.masks import DEFAULT_MIX
 from . import Family
 
+SHRINKS = ("box", "lanczos")
+
 
 @dataclass(frozen=True)
 class UpscaleConfig:
@@ -28,6 +30,10 @@ class UpscaleConfig:
     # and blurred, by random amounts; training/recipes/upscale.py), so that the upscaler also
     # cleans inputs that are not exact shrinks of a face, such as a generator's samples
     degrade: float = 0.0
+    # how a training image is shrunk to the input's size: "box" (the mean of each factor x
+    # factor block) or "lanczos" (PIL's, which draws the built-in faces at 64 px and every
+    # folder image: the images a 64-px model learns, so also what it generates)
+    shrink: str = "box"
     # guided, at inference: the drawn answer's fine detail (its difference from a 5x5
     # binomial blur) amplified by 1 + this; set at export from validation faces, as an
     # L1-trained fill is smoother than the face around it
@@ -54,6 +60,10 @@ class UpscaleConfig:
             raise ValueError("upscale: adv_weight and fm_weight are for plain upscalers")
         if self.guided and not self.base:
             raise ValueError("upscale: a guided upscaler needs the inpainter it refines (base)")
+        if self.shrink not in SHRINKS:
+            raise ValueError(
+                f"upscale: shrink must be one of {', '.join(SHRINKS)}, got {self.shrink!r}"
+            )
         if not 0.0 <= self.degrade <= 1.0 or (self.degrade and self.guided):
             raise ValueError(
                 f"upscale: degrade ({self.degrade}) is a share from 0 to 1, for plain upscalers"
@@ -70,15 +80,19 @@ FAMILY = Family(
         # to real ones (SWD on validation faces 19.9 -> 18.3) and shrunk real faces came back
         # sharper (+1.9 dB) than with the clean-input upscaler of 3,500 steps that
         # faces-upscale-256 started from.
-        # The shipped one then trained 2,500 steps against a critic (adv_weight 0.01,
-        # fm_weight 0.1, lr 2e-4, from itself): SWD 13.95 -> 13.43 on validation faces.
+        # It then trained 2,500 steps against a critic (adv_weight 0.01, fm_weight 0.1,
+        # lr 2e-4, from itself): SWD 13.95 -> 13.43 on validation faces; and the shipped one
+        # 3,000 more on Lanczos shrinks (from itself, a fresh critic): 13.44 -> 12.85, and
+        # faces rendered at 64 px upscaled 32.9 -> 36.2 dB. So this preset shrinks by Lanczos.
         "upscale-256": TrainConfig(
             family="upscale",
-            model=UpscaleConfig(degrade=0.5),
+            model=UpscaleConfig(degrade=0.5, shrink="lanczos"),
             data=DataConfig(count=3000),
             batch=16,
         ),
         # faces-inpaint-64's answers drawn at 256 px around the known pixels of the image
+        # (on box shrinks as the shipped refiner was; it started from the upscaler shipped
+        # before the Lanczos one, which init now names)
         "inpaint-refine-256": TrainConfig(
             family="upscale",
             model=UpscaleConfig(

@@ -1,5 +1,10 @@
 """Upscaler training: a crop of each real image, shrunk by the factor, is upscaled back (L1).
 
+The shrink is a box filter, or (``shrink="lanczos"``) PIL's Lanczos, the filter that draws
+every image genrestore's smaller models learn from (a face rendered at 64 px, a photo
+folder's images): an upscaler trained on box shrinks draws those images' sharper edges
+with ringing around them.
+
 A guided upscaler (inpainting) gets, instead of the plain shrink, the shrink with its hole
 filled by the ``base`` face inpainter (as tasks/restore.py pastes that model's answer), plus
 the crop's known pixels at full size; its L1 counts the hole (known pixels are pasted back
@@ -13,6 +18,7 @@ allows, and the critic asks for edges like the true ones.
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 import torch.nn.functional as F
@@ -30,6 +36,36 @@ from .base import Recipe, adam
 NOISE_STD = 0.06  # degraded inputs: noise of std up to this ([-1, 1] units, ~8 gray levels)
 NOISE_SIGMA = 1.5  # ... smoothed by a Gaussian of up to this many px (a mottle, not grain)
 BLUR_SIGMA = 0.8  # ... and the input blurred by a Gaussian of up to this many px
+
+
+def lanczos_shrink(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, C, H, W) in [-1, 1] -> (N, C, H / factor, W / factor) as PIL's LANCZOS resize
+    draws it (Lanczos-3 stretched by the factor, taps past the edge left out and the rest
+    renormalised, clipped between the horizontal and the vertical pass): within one gray
+    level of PIL on uint8 faces. H and W must be multiples of ``factor``."""
+    f = factor
+    t = (torch.arange(-3 * f + 2, 3 * f + 2, dtype=torch.float64) - (f - 1) / 2) / f
+    k = torch.where(
+        t.abs() < 1e-9,
+        torch.ones_like(t),
+        3
+        * torch.sin(math.pi * t)
+        * torch.sin(math.pi * t / 3)
+        / (math.pi * t).pow(2).clamp_min(1e-18),
+    )
+    k = (k / k.sum()).to(x.dtype).to(x.device)
+    pad = 3 * f - 2
+
+    def one_way(y: torch.Tensor, horizontal: bool) -> torch.Tensor:
+        n, c, h, w = y.shape
+        kernel = k.view(1, 1, 1, -1) if horizontal else k.view(1, 1, -1, 1)
+        pads = (pad, pad, 0, 0) if horizontal else (0, 0, pad, pad)
+        stride = (1, f) if horizontal else (f, 1)
+        num = F.conv2d(F.pad(y.reshape(n * c, 1, h, w), pads), kernel, stride=stride)
+        den = F.conv2d(F.pad(torch.ones_like(y[:1, :1]), pads), kernel, stride=stride)
+        return (num / den).reshape(n, c, *num.shape[-2:])
+
+    return one_way(one_way(x, True).clamp(-1, 1), False).clamp(-1, 1)
 
 
 def degrade(small: torch.Tensor, share: float, g: torch.Generator) -> torch.Tensor:
@@ -78,7 +114,7 @@ def start_from(net: UpscaleNet, name: str) -> None:
 
 
 class UpscaleRecipe(Recipe):
-    """One random crop per step (aligned to the factor), its box-filtered shrink as input."""
+    """One random crop per step (aligned to the factor), its shrink (``shrink``) as input."""
 
     family = "upscale"
 
@@ -103,6 +139,11 @@ class UpscaleRecipe(Recipe):
 
             self.base = load(m.base, device=str(self.device))
 
+    def shrink(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 3, H / factor, W / factor), by the config's ``shrink``."""
+        f = self.model_cfg.factor
+        return lanczos_shrink(x, f) if self.model_cfg.shrink == "lanczos" else F.avg_pool2d(x, f)
+
     def guided_inputs(self, real: torch.Tensor, step: int):
         """(shrunk images with the base model's fill (N, 3, S/f, S/f), holes (N, 1, S, S))."""
         m = self.model_cfg
@@ -111,7 +152,7 @@ class UpscaleRecipe(Recipe):
             n, h, w, parse_mask_mix(m.masks), self.cfg.seed, step, self.dist.rank * n
         )
         hole = torch.from_numpy(masks).to(self.device).unsqueeze(1).float()
-        small = F.avg_pool2d(real.float(), m.factor)
+        small = self.shrink(real.float())
         small_hole = F.max_pool2d(hole, m.factor)  # missing if any part is (as at inference)
         s = self.base.size
         if small.shape[-1] != s:
@@ -125,18 +166,18 @@ class UpscaleRecipe(Recipe):
         y0, x0 = (torch.randint(cells, (2,), generator=self.g_crop) * m.factor).tolist()
         crop = (..., slice(y0, y0 + m.crop), slice(x0, x0 + m.crop))
         hi = real[crop]
+        lo = (..., slice(y0 // m.factor, (y0 + m.crop) // m.factor))
+        lo = (*lo, slice(x0 // m.factor, (x0 + m.crop) // m.factor))  # the crop, shrunk
         self.opt.zero_grad(set_to_none=True)
         if m.guided:
             small, hole = self.guided_inputs(real, step)
-            lo = (..., slice(y0 // m.factor, (y0 + m.crop) // m.factor))
-            lo = (*lo, slice(x0 // m.factor, (x0 + m.crop) // m.factor))
             hole = hole[crop]
             with self.compute.autocast():
                 out = self.net(small[lo], hi, 1 - hole)
             weight = hole + 0.1 * (1 - hole)
             loss = ((out.float() - hi.float()).abs() * weight).mean() / weight.mean()
         else:
-            small = F.avg_pool2d(hi, m.factor)
+            small = self.shrink(real)[lo]  # the whole image's shrink: no edge of its own
             if m.degrade > 0:
                 small = degrade(small, m.degrade, self.g_degrade)
             with self.compute.autocast():
@@ -167,7 +208,7 @@ class UpscaleRecipe(Recipe):
             out = out * hole + real * (1 - hole)
             shown = real * (1 - hole)
         else:
-            small = F.avg_pool2d(real, self.model_cfg.factor)
+            small = self.shrink(real)
             out = net(small).clamp(-1, 1)
             shown = F.interpolate(small, size=real.shape[-2:], mode="nearest")
         return torch.stack([shown, out, real], dim=1).flatten(0, 1)[:n]
