@@ -249,6 +249,16 @@ def test_cli_eval_generator_prints_swd_and_floor(tmp_path, tiny_images, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["n"] == 8 and report["swd"] > 0 and report["swd_floor"] > 0
     assert report["swd_ratio"] == pytest.approx(report["swd"] / report["swd_floor"], rel=0.02)
+    assert "swd_draws" not in report
+    assert main(["eval", "gan", "--model", str(tmp_path / "g.safetensors"), "-n", "8",
+                 "--draws", "3"]) == 0  # fmt: skip
+    drawn = json.loads(capsys.readouterr().out)
+    assert drawn["swd"] == report["swd"] == drawn["swd_draws"][0]  # draw 0 is the plain one
+    assert len(set(drawn["swd_draws"])) == 3  # other faces, other latents
+    assert drawn["swd_draws_mean"] == pytest.approx(np.mean(drawn["swd_draws"]), abs=0.01)
+    assert drawn["swd_draws_sd"] == pytest.approx(np.std(drawn["swd_draws"], ddof=1), abs=0.01)
+    assert main(["eval", "inpaint", "--draws", "2"]) == 2
+    assert "--draws is for eval gan and vae" in capsys.readouterr().err
 
 
 def test_train_on_a_folder_of_photos(tmp_path):

@@ -64,6 +64,14 @@ def add_parser(sub) -> None:
         help="inpaint (and guided upscalers): the mask kinds to measure, e.g. box,stroke "
         "(default all: box, stroke, large, keep, region; photos: box, stroke)",
     )
+    p.add_argument(
+        "--draws",
+        type=positive,
+        default=None,
+        help="gan/vae: also measure this many draws in all (draw k: the next 2n held-out "
+        "faces, latents of --seed + k) and report each one's SWD, their mean and standard "
+        "deviation (one draw of 256 samples varies by units)",
+    )
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
     add_completion_method(p)
     add_precision(p)
@@ -98,6 +106,10 @@ def run(args: argparse.Namespace) -> int:
         if args.family not in ("inpaint", "upscale"):
             raise UserError("--kinds is for eval inpaint and upscale")
         options["kinds"] = args.kinds
+    if args.draws:
+        if args.family not in ("gan", "vae"):
+            raise UserError("--draws is for eval gan and vae")
+        options["draws"] = args.draws
     if args.data:  # else the evaluator's own (faces, or photos for a photo model)
         options["data"] = args.data
     report = evaluator(task, seed=args.seed, **options)
