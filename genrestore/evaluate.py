@@ -513,7 +513,8 @@ def evaluate_upscaler(
 
     Each face (rendered at ``task.size``) is shrunk by the factor with PIL's Lanczos (the
     filter that draws the faces and folder images a smaller model learns, and so the images
-    it makes) and upscaled back; ``detail`` is the output's mean |Laplacian| over the original's (whole image).
+    it makes) and upscaled back; ``detail`` is the output's mean |Laplacian| over the
+    original's (whole image).
     Deterministic: ``seed`` is only reported, so that every ``eval`` takes the same options.
 
     A guided upscaler (an inpainting refiner) is measured as what it is for: its ``base``
