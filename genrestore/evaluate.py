@@ -14,6 +14,7 @@ from .errors import UserError
 from .images import tensor_to_uint8, uint8_to_tensor
 from .metrics import fill_detail, psnr_uint8, ssim_uint8, swd
 from .tasks import latents
+from .tasks.letterbox import letterbox
 
 # What a shipped model should reach on held-out faces at 64 px (mean over the images) and,
 # by default settings, at 256 px and more, where the fill must also carry detail.
@@ -132,19 +133,21 @@ def evaluate_generator(
     side = size or gen.size
     real = held_out_images(2 * n * draws, side, data)
     real_a, real_b = uint8_to_tensor(real[:n]), uint8_to_tensor(real[n : 2 * n])
+
+    def sample(k: int) -> torch.Tensor:  # draw k's samples at the measured side
+        return gen.at_size(gen.sample(latents(n, gen.nz, seed + k, 1.0)), side)
+
     t0 = time.perf_counter()
-    fake = gen.sample(latents(n, gen.nz, seed, 1.0))
-    fake = gen.at_size(fake, side)
+    fake = sample(0)
     dt = time.perf_counter() - t0
     s = swd(fake, real_a, seed=seed)
     floor = swd(real_b, real_a, seed=seed)
     spread = {}
     if draws > 1:
-        each = [s["mean"]]
-        for k in range(1, draws):
-            fake_k = gen.at_size(gen.sample(latents(n, gen.nz, seed + k, 1.0)), side)
-            real_k = uint8_to_tensor(real[2 * n * k : 2 * n * k + n])
-            each.append(swd(fake_k, real_k, seed=seed)["mean"])
+        each = [s["mean"]] + [
+            swd(sample(k), uint8_to_tensor(real[2 * n * k : 2 * n * k + n]), seed=seed)["mean"]
+            for k in range(1, draws)
+        ]
         spread = {
             "swd_draws": each,
             "swd_draws_mean": round(float(np.mean(each)), 2),
@@ -537,11 +540,7 @@ def evaluate_upscaler(
     data = data or "avatars"
     faces = np.array(held_out_images(n, task.size, data))
     side = task.size // task.factor
-    small = uint8_to_tensor(
-        np.stack(
-            [np.asarray(Image.fromarray(f).resize((side, side), Image.LANCZOS)) for f in faces]
-        )
-    )
+    small = uint8_to_tensor(np.stack([letterbox(f, side, Image.LANCZOS) for f in faces]))
     everywhere = np.ones(faces.shape[1:3], bool)
     task.upscale(small[:1])  # warm-up, untimed
     methods = {}
