@@ -132,9 +132,19 @@ def test_gan_fine_tune_starts_from_a_generator_and_warms_up_its_discriminator(
         assert all(torch.equal(got[k].half(), start[k]) for k in weights), group
     logged = [json.loads(x) for x in (ft / "log.txt").read_text().splitlines() if x[:1] == "{"]
     assert [("loss_d" in x, "loss_g" in x) for x in logged] == [(True, False)] * 2
+    full = train(cfg, images=tiny_images, out=str(tmp_path / "full"), steps=4, progress=False)
+    (tmp_path / "g.safetensors").rename(tmp_path / "gone.safetensors")  # deleted since
     ft = train(cfg, images=tiny_images, out=str(ft), steps=4, resume=True, progress=False)
     moved = load_checkpoint(ft / CHECKPOINT).group("model")  # then G trains as well
     assert any(not torch.equal(moved[k].half(), start[k]) for k in weights)
+    # the resume needed only the run's checkpoint, and went on as the uninterrupted run
+    # (weights, optimizers, the GAN's own random streams; the global torch RNG state, which
+    # its steps do not draw from, differs here even with the init file still present)
+    whole = load_checkpoint(full / CHECKPOINT).tensors
+    got = load_checkpoint(ft / CHECKPOINT).tensors
+    assert got.keys() == whole.keys()
+    assert all(torch.equal(v, whole[k]) for k, v in got.items() if k != "rng.torch")
+    (tmp_path / "gone.safetensors").rename(tmp_path / "g.safetensors")
     wrong = dataclasses.replace(model, nz=9)  # another generator's shapes: refused
     with pytest.raises(genrestore.UserError, match="does not match"):
         train(tiny("gan", model=wrong), images=tiny_images, out=str(tmp_path / "x"), progress=False)

@@ -210,7 +210,7 @@ def _start(
     """The sampler and recipe of a run, restored from ``ckpt_path`` when resuming;
     returns them with the step to start after and the wall seconds already spent."""
     sampler = BatchSampler(images, cfg.batch, cfg.seed, cfg.data.hflip, dist.rank, dist.world)
-    recipe = build_recipe(cfg, compute, dist)
+    recipe = build_recipe(cfg, compute, dist, resuming=resume)
     dist.broadcast_modules(recipe.modules().values())
     if dist.rank:  # per-rank streams for anything drawn from the global generators
         seed_host(dist.seed(cfg.seed))

@@ -48,8 +48,18 @@ class Recipe(abc.ABC):
 
     uses_data = True  # False: trains on what it generates itself; no images are loaded
 
-    def __init__(self, cfg: TrainConfig, compute: Compute, dist: Dist = SINGLE_PROCESS):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        compute: Compute,
+        dist: Dist = SINGLE_PROCESS,
+        *,
+        resuming: bool = False,
+    ):
         self.cfg, self.model_cfg, self.compute, self.dist = cfg, cfg.model, compute, dist
+        # A resumed run's checkpoint overwrites every weight: a recipe that starts from
+        # another model (``init``) then does not read it, so the run resumes without it.
+        self.resuming = resuming
         self.device = compute.device
         self.scaler = torch.amp.GradScaler("cuda", enabled=compute.precision == "fp16")
 
@@ -126,6 +136,9 @@ class Recipe(abc.ABC):
         return {}
 
 
-def build_recipe(cfg: TrainConfig, compute: Compute, dist: Dist = SINGLE_PROCESS) -> Recipe:
-    """The recipe of ``cfg.family`` (looked up in the family registry)."""
-    return get_family(cfg.family).recipe_class()(cfg, compute, dist)
+def build_recipe(
+    cfg: TrainConfig, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming: bool = False
+) -> Recipe:
+    """The recipe of ``cfg.family`` (looked up in the family registry); ``resuming``: its
+    weights come from a run checkpoint next, so any ``init`` model is not read."""
+    return get_family(cfg.family).recipe_class()(cfg, compute, dist, resuming=resuming)

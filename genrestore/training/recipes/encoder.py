@@ -31,10 +31,10 @@ class EncoderRecipe(Recipe):
 
     uses_data = False
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
         from ...tasks import Generator, load
 
-        super().__init__(cfg, compute, dist)
+        super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         gen = load(m.generator, device=str(self.device), precision=compute.precision)
         if not isinstance(gen, Generator) or (gen.nz, gen.size) != (m.nz, m.size):

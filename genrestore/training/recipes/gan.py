@@ -39,12 +39,12 @@ class GANRecipe(Recipe):
 
     family = "gan"
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
-        super().__init__(cfg, compute, dist)
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+        super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         self.G = self.place(GANGenerator(m))
         self.D = self.place(GANDiscriminator(m))
-        if m.init:
+        if m.init and not resuming:
             start_from(self.G, m.init)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)

@@ -118,11 +118,11 @@ class UpscaleRecipe(Recipe):
 
     family = "upscale"
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
-        super().__init__(cfg, compute, dist)
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+        super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         net = UpscaleNet(m)
-        if m.init:
+        if m.init and not resuming:
             start_from(net, m.init)
         self.net = self.place(net)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)

@@ -19,8 +19,8 @@ class VAERecipe(Recipe):
 
     family = "vae"
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS):
-        super().__init__(cfg, compute, dist)
+    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+        super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         self.vae = self.place(VAE(m))
         self.ema = copy.deepcopy(self.vae).requires_grad_(False)
