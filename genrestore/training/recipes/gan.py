@@ -44,7 +44,7 @@ class GANRecipe(Recipe):
         m = self.model_cfg
         self.G = self.place(GANGenerator(m))
         self.D = self.place(GANDiscriminator(m))
-        if m.init and not resuming:
+        if m.init and not self.resuming:
             start_from(self.G, m.init)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)

@@ -122,7 +122,7 @@ class UpscaleRecipe(Recipe):
         super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         net = UpscaleNet(m)
-        if m.init and not resuming:
+        if m.init and not self.resuming:
             start_from(net, m.init)
         self.net = self.place(net)
         self.ema = copy.deepcopy(self.net).requires_grad_(False)
