@@ -152,12 +152,15 @@ def _probe_nets() -> tuple[nn.Module, nn.Module]:
 
 
 def _time_once(workload: str, precision: str, channels_last: bool, repeat: int = 3) -> float:
-    """Seconds for the probe workload in one setting: the best of ``repeat`` after a warm-up."""
-    torch.manual_seed(0)
-    g, d = _probe_nets()
+    """Seconds for the probe workload in one setting: the best of ``repeat`` after a warm-up.
+    The caller's global random state is left as it was (the probe is often the first thing
+    a load measures, in the middle of a seeded run)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        g, d = _probe_nets()
+        z = torch.randn(16, 64, 1, 1)
     setting = Compute(torch.device("cpu"), precision, channels_last, torch.get_num_threads())
     g, d = setting.layout(g), setting.layout(d)
-    z = torch.randn(16, 64, 1, 1)
 
     def run() -> None:
         if workload == "inference":

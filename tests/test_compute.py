@@ -94,6 +94,14 @@ def test_probe_runs_once_per_machine_and_workload(machine):
     assert len(machine.calls) == 4
 
 
+def test_measuring_this_machine_leaves_the_callers_random_state_alone(monkeypatch, tmp_path):
+    monkeypatch.setenv(compute.PROBE_CACHE_ENV, str(tmp_path / "probe.json"))  # not measured yet
+    torch.manual_seed(5)
+    before = torch.get_rng_state()
+    assert "cached" not in compute.choose("cpu", "auto", "inference").reason
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_an_unreadable_probe_cache_is_measured_again(machine, tmp_path):
     (tmp_path / "probe.json").write_text("{not json")
     machine(AVX2, EMULATED)

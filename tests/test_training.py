@@ -138,12 +138,10 @@ def test_gan_fine_tune_starts_from_a_generator_and_warms_up_its_discriminator(
     moved = load_checkpoint(ft / CHECKPOINT).group("model")  # then G trains as well
     assert any(not torch.equal(moved[k].half(), start[k]) for k in weights)
     # the resume needed only the run's checkpoint, and went on as the uninterrupted run
-    # (weights, optimizers, the GAN's own random streams; the global torch RNG state, which
-    # its steps do not draw from, differs here even with the init file still present)
     whole = load_checkpoint(full / CHECKPOINT).tensors
     got = load_checkpoint(ft / CHECKPOINT).tensors
     assert got.keys() == whole.keys()
-    assert all(torch.equal(v, whole[k]) for k, v in got.items() if k != "rng.torch")
+    assert all(torch.equal(v, whole[k]) for k, v in got.items())
     (tmp_path / "gone.safetensors").rename(tmp_path / "g.safetensors")
     wrong = dataclasses.replace(model, nz=9)  # another generator's shapes: refused
     with pytest.raises(genrestore.UserError, match="does not match"):
