@@ -3,10 +3,12 @@ how does its DiffAugment policy change that? A probe: the generator stays frozen
 
     python benchmarks/gan_d_probe.py [--steps 200] [--policies "translation,cutout,color;translation;none"]
 
-For each policy a fresh ``GANDiscriminator`` (the preset's: spectral norm, hinge loss, lazy
-R1 of 0.2 every 4 steps, Adam 1e-4 with betas (0, 0.99), batch 64) trains alone: built-in
-training faces at 64 px against samples of the shipped generator, both augmented by the
-policy as the GAN recipe does. Then it scores 256 held-out faces and 256 new samples, without
+For each policy the GAN recipe itself runs the warm-up of a fine-tune (``train gan --init
+faces-gan-64``, the discriminator's learning rate 1e-4, ``d_warmup`` = all the steps): a fresh
+discriminator of the preset (spectral norm, hinge loss, lazy R1 of 0.2 every 4 steps, Adam
+betas (0, 0.99), batch 64) trains alone on built-in training faces at 64 px against the
+started generator's samples, both augmented by the policy. Then it scores 256 held-out faces
+and 256 samples of the shipped generator, without
 augmentation, and prints the hinge loss over the last 50 steps, each set's mean logit, the
 separation of faces from samples (difference of means over the pooled sd), the accuracy of
 the sign, and the mean logit of held-out faces plus Gaussian noise of sd 0.05 (a critic a
@@ -16,50 +18,39 @@ generator cannot fool with grain rates them below the faces).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import numpy as np
 import torch
 
-from genrestore import load, losses, presets
-from genrestore.data.augment import diff_augment
+from genrestore import load, presets
+from genrestore.compute import Compute
 from genrestore.data.avatars import load_faces
 from genrestore.evaluate import held_out_images
 from genrestore.images import uint8_to_tensor
-from genrestore.models.gan import GANDiscriminator
 from genrestore.tasks.generate import latents
+from genrestore.training.recipes.gan import GANRecipe
 
 BATCH = 64
 
 
 def probe(policy: str, steps: int, faces: torch.Tensor, held: torch.Tensor, gen) -> dict:
-    """Train a fresh D of the preset under ``policy`` ("" = none) for ``steps``; its scores."""
-    m = presets["gan-64"].model
+    """A fine-tune's discriminator warm-up under ``policy`` ("" = none) for ``steps``; its scores."""
+    base = presets["gan-64"]
+    model = dataclasses.replace(
+        base.model, init="faces-gan-64", d_warmup=steps, lr_d=1e-4, diffaugment=policy
+    )
     torch.manual_seed(0)
-    D = GANDiscriminator(m)
-    opt = torch.optim.Adam(D.parameters(), 1e-4, betas=(m.beta1, m.beta2))
+    cpu = Compute(torch.device("cpu"), "fp32", False, torch.get_num_threads())
+    recipe = GANRecipe(dataclasses.replace(base, model=model), cpu)
     g = torch.Generator().manual_seed(1)
-    d_loss, _ = losses.GAN_LOSSES[m.loss]
-
-    def aug(x: torch.Tensor) -> torch.Tensor:
-        return diff_augment(x, policy, g) if policy else x
-
     hist, t0 = [], time.perf_counter()
     for s in range(1, steps + 1):
         real = faces[torch.randint(0, len(faces), (BATCH,), generator=g)]
-        with torch.no_grad():
-            fake = gen.model(torch.randn(BATCH, gen.nz, generator=g))
-        opt.zero_grad(set_to_none=True)
-        loss = d_loss(D(aug(real)), D(aug(fake)))
-        loss.backward()
-        if s % m.r1_every == 0:
-            x = real.clone().requires_grad_(True)
-            r1 = losses.r1_penalty(D(aug(x)), x)
-            (r1 * 0.5 * m.r1_gamma * m.r1_every).backward()
-        opt.step()
-        hist.append(loss.item())
+        hist.append(recipe.step(s, real)["loss_d"].item())
     seconds = (time.perf_counter() - t0) / steps
-    D.eval()
+    D = recipe.D.eval()
     with torch.no_grad():
         a = D(held)
         b = D(gen.sample(latents(len(held), gen.nz, 99, 1.0)))
@@ -86,7 +77,6 @@ def main() -> None:
     faces = uint8_to_tensor(np.asarray(load_faces(args.faces, 64, progress=False)))
     held = uint8_to_tensor(held_out_images(256, 64))
     gen = load("faces-gan-64")
-    gen.model.eval()
     print(f"fresh gan-64 discriminators, {args.steps} steps x {BATCH}, vs faces-gan-64 samples")
     cols = ["loss_d", "faces", "samples", "separation", "accuracy", "noisy faces", "s/step"]
     print(f"{'policy':<26}" + "".join(f"{c:>13}" for c in cols))
