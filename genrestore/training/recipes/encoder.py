@@ -31,7 +31,9 @@ class EncoderRecipe(Recipe):
 
     uses_data = False
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+    def __init__(
+        self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming: bool = False
+    ):
         from ...tasks import Generator, load
 
         super().__init__(cfg, compute, dist, resuming=resuming)

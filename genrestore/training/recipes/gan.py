@@ -39,7 +39,9 @@ class GANRecipe(Recipe):
 
     family = "gan"
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+    def __init__(
+        self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming: bool = False
+    ):
         super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         self.G = self.place(GANGenerator(m))

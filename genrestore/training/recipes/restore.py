@@ -51,7 +51,9 @@ class RestoreRecipe(Recipe):
     def show(self, batch: dict, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(input as shown to the user, result), each (B, 3, S, S) in [-1, 1]."""
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+    def __init__(
+        self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming: bool = False
+    ):
         super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         self.G = self.place(get_family(cfg.family).build_network(m))

@@ -118,7 +118,9 @@ class UpscaleRecipe(Recipe):
 
     family = "upscale"
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+    def __init__(
+        self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming: bool = False
+    ):
         super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         net = UpscaleNet(m)

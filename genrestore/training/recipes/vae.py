@@ -19,7 +19,9 @@ class VAERecipe(Recipe):
 
     family = "vae"
 
-    def __init__(self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming=False):
+    def __init__(
+        self, cfg, compute: Compute, dist: Dist = SINGLE_PROCESS, *, resuming: bool = False
+    ):
         super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         self.vae = self.place(VAE(m))
