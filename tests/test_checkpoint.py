@@ -333,6 +333,32 @@ def test_save_load_same_outputs(tmp_path):
     assert (a - direct.clamp(-1, 1)).abs().max() < 0.1
 
 
+def test_resize_generator_describes_itself_and_samples_as_trained(tmp_path):
+    cfg = dataclasses.replace(TINY_GAN, g_upsample="resize")
+    torch.manual_seed(0)
+    model = GANGenerator(cfg).eval()
+    # only the first layer (1x1 latent -> 4x4) is a transposed conv; each doubling resizes
+    kinds = [type(m).__name__ for m in model.main]
+    assert kinds.count("ConvTranspose2d") == 1 and kinds.count("Upsample") == 2
+    z = tasks.latents(3, cfg.nz, seed=5)
+    with torch.no_grad():
+        direct = model(z)
+    assert direct.shape == (3, 3, 16, 16)
+    path = tmp_path / "resize.safetensors"
+    weights = {"model." + k: v for k, v in model.state_dict().items()}
+    save_checkpoint(path, weights, family="gan", config=dataclasses.asdict(cfg))
+    a = tasks.load(path).sample(z)  # BN folded into the 3x3 convs, as for transposed ones
+    assert (a - direct.clamp(-1, 1)).abs().mean() < 0.01
+    assert (a - direct.clamp(-1, 1)).abs().max() < 0.1
+    # the file's config, not a default, says how the net is built
+    wrong = tmp_path / "says-transposed.safetensors"
+    save_checkpoint(wrong, weights, family="gan", config=dataclasses.asdict(TINY_GAN))
+    with pytest.raises(UserError, match="weights do not match"):
+        tasks.load(wrong)
+    with pytest.raises(ValueError, match="g_upsample"):
+        dataclasses.replace(TINY_GAN, g_upsample="bilinear")
+
+
 def test_wrong_shape_weights(tmp_path):
     path = tmp_path / "wide.safetensors"
     torch.manual_seed(0)

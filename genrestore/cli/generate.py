@@ -22,7 +22,11 @@ def add_parser(sub) -> None:
     p.add_argument("-n", type=positive, default=16, help="number of faces (default 16)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
-        "--truncation", type=float, default=None, help="(0, 1]: less variety, cleaner faces"
+        "--truncation",
+        type=float,
+        default=None,
+        help="(0, 2]: latents scaled by this, below 1 toward the mean face for less variety "
+        "(default: the model's own; at 256 px below 1 does not score better, see README)",
     )
     p.add_argument(
         "--interpolate",

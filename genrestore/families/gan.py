@@ -13,6 +13,9 @@ class GANConfig:
     size: int = 64  # output side in pixels (a power of two, 16..256)
     nz: int = 100  # latent dimension
     ngf: int = 64  # generator width (channels at the last layer)
+    # how the generator doubles its side: "transposed" (DCGAN: stride-2 transposed convs)
+    # or "resize" (nearest upsample + 3x3 conv: no checkerboard, ~2x the generator's compute)
+    g_upsample: str = "transposed"
     ndf: int = 64  # discriminator width (channels at the first layer)
     d_norm: str = "batch"  # discriminator normalization: "batch" (DCGAN) or "spectral"
     loss: str = "bce"  # "bce" (non-saturating, DCGAN) or "hinge"
@@ -34,6 +37,10 @@ class GANConfig:
     def __post_init__(self):
         if self.d_warmup < 0:
             raise ValueError(f"gan: d_warmup must be 0 or more, got {self.d_warmup}")
+        if self.g_upsample not in ("transposed", "resize"):
+            raise ValueError(
+                f"gan: g_upsample must be 'transposed' or 'resize', got {self.g_upsample!r}"
+            )
 
 
 def _gan(**kw) -> TrainConfig:

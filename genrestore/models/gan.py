@@ -2,7 +2,10 @@
 
 At 64 px with ``nz=100, ngf=ndf=64, d_norm="batch"`` the layer shapes equal
 pytorch/examples DCGAN; ``d_norm="spectral"`` swaps the discriminator's batch norm for
-spectral normalization (used with the hinge loss).
+spectral normalization (used with the hinge loss). ``g_upsample="resize"`` draws each
+doubling of the generator as a nearest-neighbour upsample and a 3x3 convolution instead of
+a stride-2 transposed convolution, which cannot draw the checkerboard a transposed one's
+uneven overlap leaves (Odena et al. 2016, "Deconvolution and checkerboard artifacts").
 """
 
 from __future__ import annotations
@@ -27,6 +30,13 @@ def _check_size(size: int) -> int:
     return n
 
 
+def _doubling(c_in: int, c_out: int, how: str, bias: bool) -> list[nn.Module]:
+    """Layers that double the side: a stride-2 transposed conv, or upsample + 3x3 conv."""
+    if how == "transposed":
+        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+
+
 class GANGenerator(nn.Module):
     """z (N, nz) -> image (N, 3, size, size) in [-1, 1]."""
 
@@ -45,12 +55,12 @@ class GANGenerator(nn.Module):
             res *= 2
             c_out = cfg.ngf * _mult(cfg.size, res)
             layers += [
-                nn.ConvTranspose2d(c, c_out, 4, 2, 1, bias=False),
+                *_doubling(c, c_out, cfg.g_upsample, bias=False),
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(True),
             ]
             c = c_out
-        layers += [nn.ConvTranspose2d(c, 3, 4, 2, 1, bias=False), nn.Tanh()]
+        layers += [*_doubling(c, 3, cfg.g_upsample, bias=False), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(_dcgan_init)
 

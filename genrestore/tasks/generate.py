@@ -79,7 +79,8 @@ class Generator(Task):
     def generate(
         self, n: int = 16, seed: int = 0, truncation: float | None = None, size: int | None = None
     ) -> list[Image.Image]:
-        """``n`` faces for ``seed``; ``truncation`` in (0, 1] trades variety for quality.
+        """``n`` faces for ``seed``; ``truncation`` in (0, 2] scales the latents (below 1: less
+        variety; the model's own default if None).
 
         ``size``: the faces' side, by default ``default_size`` (256 for the shipped 64-px
         models); a side at least twice the model's is drawn by the shipped upscaler where
