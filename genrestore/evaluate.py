@@ -122,6 +122,8 @@ def evaluate_generator(
 ) -> dict:
     """SWD of ``n`` samples vs ``n`` held-out images, and the real-vs-real floor at that count.
 
+    Samples are drawn as ``generate`` draws them: at the model's own default truncation.
+
     ``size``: measure at this side instead of the model's (held-out faces rendered there,
     samples taken there as ``generate(size=...)`` does: the shipped upscaler, or a resize).
     ``draws``: also measure ``draws - 1`` more independent draws (draw k: the k-th next
@@ -133,9 +135,10 @@ def evaluate_generator(
     side = size or gen.size
     real = held_out_images(2 * n * draws, side, data)
     real_a, real_b = uint8_to_tensor(real[:n]), uint8_to_tensor(real[n : 2 * n])
+    truncation = gen.config_truncation()
 
     def sample(k: int) -> torch.Tensor:  # draw k's samples at the measured side
-        return gen.at_size(gen.sample(latents(n, gen.nz, seed + k, 1.0)), side)
+        return gen.at_size(gen.sample(latents(n, gen.nz, seed + k, truncation)), side)
 
     t0 = time.perf_counter()
     fake = sample(0)
@@ -158,6 +161,7 @@ def evaluate_generator(
         "family": gen.family,
         "n": n,
         "size": side,
+        "truncation": truncation,
         "swd": s["mean"],
         "swd_levels": s["levels"],
         "swd_floor": floor["mean"],

@@ -359,6 +359,28 @@ def test_resize_generator_describes_itself_and_samples_as_trained(tmp_path):
         dataclasses.replace(TINY_GAN, g_upsample="bilinear")
 
 
+def test_eval_measures_samples_at_the_models_own_truncation(tmp_path):
+    from genrestore.evaluate import evaluate_generator
+
+    model, cfg = _tiny_model("gan")
+    # BN shifts as a trained net has them: a fresh one (no biases) is positively homogeneous,
+    # so a scaled latent scales the image, which the SWD's normalization does not see
+    g = torch.Generator().manual_seed(1)
+    weights = {
+        "model." + k: v + 0.5 * torch.randn(v.shape, generator=g) if "bias" in k else v
+        for k, v in model.state_dict().items()
+    }
+    reports = []
+    for t in (1.0, 0.5):
+        path = tmp_path / f"t{t}.safetensors"
+        config = dataclasses.asdict(dataclasses.replace(cfg, truncation=t))
+        save_checkpoint(path, weights, family="gan", config=config)
+        reports.append(evaluate_generator(tasks.load(path), 8))
+    assert [r["truncation"] for r in reports] == [1.0, 0.5]
+    assert reports[0]["swd_floor"] == reports[1]["swd_floor"]  # the same real faces
+    assert reports[0]["swd"] != reports[1]["swd"]  # other samples: those generate() gives
+
+
 def test_wrong_shape_weights(tmp_path):
     path = tmp_path / "wide.safetensors"
     torch.manual_seed(0)
