@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from ..checkpoint import load_checkpoint, weights_digest
+from ..checkpoint import weights_digest
 from ..errors import UserError
 from ..images import uint8_to_tensor
 from .base import Task, composite, finite, open_image_and_mask
@@ -53,7 +53,7 @@ def companion_encoder(gen: Generator) -> LatentEncoder | None:
         log.warning("%s does not fit %s; completing by search instead", companion, path.name)
         return None
     trained_for = enc.card.get("generator_digest")  # absent from encoders exported before it
-    if trained_for and trained_for != weights_digest(load_checkpoint(path).group("model")):
+    if trained_for and trained_for != weights_digest(gen.model.state_dict()):
         log.warning(
             "%s was trained for other weights than %s's; completing by search instead",
             companion.name,
