@@ -30,11 +30,14 @@ def _check_size(size: int) -> int:
     return n
 
 
-def _doubling(c_in: int, c_out: int, how: str, bias: bool) -> list[nn.Module]:
-    """Layers that double the side: a stride-2 transposed conv, or upsample + 3x3 conv."""
+def _doubling(c_in: int, c_out: int, how: str) -> list[nn.Module]:
+    """Bias-free layers that double the side: a stride-2 transposed conv, or upsample + 3x3."""
     if how == "transposed":
-        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
-    return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+        return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False)]
+    return [
+        nn.Upsample(scale_factor=2, mode="nearest"),
+        nn.Conv2d(c_in, c_out, 3, 1, 1, bias=False),
+    ]
 
 
 class GANGenerator(nn.Module):
@@ -55,12 +58,12 @@ class GANGenerator(nn.Module):
             res *= 2
             c_out = cfg.ngf * _mult(cfg.size, res)
             layers += [
-                *_doubling(c, c_out, cfg.g_upsample, bias=False),
+                *_doubling(c, c_out, cfg.g_upsample),
                 nn.BatchNorm2d(c_out),
                 nn.ReLU(True),
             ]
             c = c_out
-        layers += [*_doubling(c, 3, cfg.g_upsample, bias=False), nn.Tanh()]
+        layers += [*_doubling(c, 3, cfg.g_upsample), nn.Tanh()]
         self.main = nn.Sequential(*layers)
         self.apply(_dcgan_init)
 
