@@ -144,8 +144,11 @@ def test_gan_fine_tune_starts_from_a_generator_and_warms_up_its_discriminator(
     assert all(torch.equal(v, whole[k]) for k, v in got.items())
     (tmp_path / "gone.safetensors").rename(tmp_path / "g.safetensors")
     wrong = dataclasses.replace(model, nz=9)  # another generator's shapes: refused
-    with pytest.raises(genrestore.UserError, match="does not match"):
+    with pytest.raises(genrestore.UserError, match=r"it has nz=\d+ \(here 9\)"):
         train(tiny("gan", model=wrong), images=tiny_images, out=str(tmp_path / "x"), progress=False)
+    resize = dataclasses.replace(model, g_upsample="resize")  # same shapes at 4x4, other layers
+    with pytest.raises(genrestore.UserError, match="g_upsample='transposed' \\(here 'resize'\\)"):
+        train(tiny("gan", model=resize), images=tiny_images, out=str(tmp_path / "z"))
     other = dataclasses.replace(TINY_MODELS["upscale"], init=str(tmp_path / "g.safetensors"))
     with pytest.raises(genrestore.UserError, match="does not match"):  # another family's
         train(tiny("upscale", model=other), images=tiny_images, out=str(tmp_path / "y"))

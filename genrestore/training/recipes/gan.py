@@ -12,24 +12,35 @@ from ...compute import Compute
 from ...data.augment import diff_augment
 from ...distributed import SINGLE_PROCESS, Dist
 from ...errors import UserError
+from ...families.gan import GANConfig
 from ...models.gan import GANDiscriminator, GANGenerator
 from .base import Recipe, adam, ema_update
 
 
-def start_from(net: GANGenerator, name: str) -> None:
+def start_from(net: GANGenerator, name: str, cfg: GANConfig | None = None) -> None:
     """Copy generator ``name``'s weights (a shipped name or a .safetensors path) into
-    ``net``, in place; it must have ``net``'s shapes."""
+    ``net`` (built from ``cfg``), in place; it must have ``net``'s shapes and layers."""
     from ...tasks import load
 
-    src = load(name, device="cpu").model.state_dict()
-    own = net.state_dict()
-    if src.keys() != own.keys() or any(src[k].shape != own[k].shape for k in own):
+    src = load(name, device="cpu")
+    weights, own = src.model.state_dict(), net.state_dict()
+    if weights.keys() != own.keys() or any(weights[k].shape != own[k].shape for k in own):
+        fields = ("size", "nz", "ngf", "g_upsample")
+        differ = [
+            f"{f}={getattr(src.config, f, None)!r} (here {getattr(cfg, f)!r})"
+            for f in fields
+            if cfg is not None and getattr(src.config, f, None) != getattr(cfg, f)
+        ]
         raise UserError(
-            f"--init {name}: its generator does not match this one's shapes "
-            "(size, nz, ngf must be the same)"
+            f"--init {name}: its generator does not match this one "
+            + (
+                f"(it has {', '.join(differ)}; pass --set to match)"
+                if differ
+                else f"({', '.join(fields)} must be the same)"
+            )
         )
     with torch.no_grad():
-        for k, v in src.items():
+        for k, v in weights.items():
             own[k].copy_(v)
     net.load_state_dict(own)
 
@@ -47,7 +58,7 @@ class GANRecipe(Recipe):
         self.G = self.place(GANGenerator(m))
         self.D = self.place(GANDiscriminator(m))
         if m.init and not self.resuming:
-            start_from(self.G, m.init)
+            start_from(self.G, m.init, m)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
         self.opt_g = adam(self.G.parameters(), m.lr_g, (m.beta1, m.beta2), self.device)
         self.opt_d = adam(self.D.parameters(), m.lr_d, (m.beta1, m.beta2), self.device)
