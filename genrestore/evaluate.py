@@ -119,10 +119,12 @@ def evaluate_generator(
     seed: int = 0,
     size: int | None = None,
     draws: int = 1,
+    truncation: float | None = None,
 ) -> dict:
     """SWD of ``n`` samples vs ``n`` held-out images, and the real-vs-real floor at that count.
 
-    Samples are drawn as ``generate`` draws them: at the model's own default truncation.
+    Samples are drawn as ``generate`` draws them: at ``truncation`` in (0, 2], by default the
+    model's own.
 
     ``size``: measure at this side instead of the model's (held-out faces rendered there,
     samples taken there as ``generate(size=...)`` does: the shipped upscaler, or a resize).
@@ -132,10 +134,10 @@ def evaluate_generator(
     """
     if not 1 <= draws <= 64:
         raise UserError(f"draws must be between 1 and 64, got {draws}")
+    truncation = gen.truncation(truncation)
     side = size or gen.size
     real = held_out_images(2 * n * draws, side, data)
     real_a, real_b = uint8_to_tensor(real[:n]), uint8_to_tensor(real[n : 2 * n])
-    truncation = gen.config_truncation()
 
     def sample(k: int) -> torch.Tensor:  # draw k's samples at the measured side
         return gen.at_size(gen.sample(latents(n, gen.nz, seed + k, truncation)), side)

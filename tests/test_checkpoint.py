@@ -379,6 +379,11 @@ def test_eval_measures_samples_at_the_models_own_truncation(tmp_path):
     assert [r["truncation"] for r in reports] == [1.0, 0.5]
     assert reports[0]["swd_floor"] == reports[1]["swd_floor"]  # the same real faces
     assert reports[0]["swd"] != reports[1]["swd"]  # other samples: those generate() gives
+    # asked for, another truncation overrides the model's own: the samples the other file gives
+    asked = evaluate_generator(tasks.load(tmp_path / "t1.0.safetensors"), 8, truncation=0.5)
+    assert asked["truncation"] == 0.5 and asked["swd"] == reports[1]["swd"]
+    with pytest.raises(UserError, match=r"truncation must be in \(0, 2\], got 3"):
+        evaluate_generator(tasks.load(path), 8, truncation=3)
 
 
 def test_wrong_shape_weights(tmp_path):

@@ -270,6 +270,15 @@ def test_cli_eval_generator_prints_swd_and_floor(tmp_path, tiny_images, capsys):
     assert drawn["swd_draws_sd"] == pytest.approx(np.std(drawn["swd_draws"], ddof=1), abs=0.01)
     assert main(["eval", "inpaint", "--draws", "2"]) == 2
     assert "--draws is for eval gan and vae" in capsys.readouterr().err
+    assert main(["eval", "gan", "--model", str(tmp_path / "g.safetensors"), "-n", "8",
+                 "--truncation", "0.5"]) == 0  # fmt: skip
+    truncated = json.loads(capsys.readouterr().out)
+    assert truncated["truncation"] == 0.5 and report["truncation"] == 1.0
+    assert main(["eval", "gan", "--model", str(tmp_path / "g.safetensors"),
+                 "--truncation", "0"]) == 2  # fmt: skip
+    assert "truncation must be in (0, 2], got 0" in capsys.readouterr().err
+    assert main(["eval", "inpaint", "--truncation", "0.5"]) == 2
+    assert "--truncation is for eval gan and vae" in capsys.readouterr().err
 
 
 def test_train_on_a_folder_of_photos(tmp_path):

@@ -72,6 +72,13 @@ def add_parser(sub) -> None:
         "faces, latents of --seed + k) and report each one's SWD, their mean and standard "
         "deviation (one draw of 256 samples varies by units)",
     )
+    p.add_argument(
+        "--truncation",
+        type=float,
+        default=None,
+        help="gan/vae: sample at this truncation in (0, 2], as generate --truncation does "
+        "(default: the model's own)",
+    )
     p.add_argument("--inception", default=None, help="local Inception weights file for FID")
     add_completion_method(p)
     add_precision(p)
@@ -110,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         if args.family not in ("gan", "vae"):
             raise UserError("--draws is for eval gan and vae")
         options["draws"] = args.draws
+    if args.truncation is not None:
+        if args.family not in ("gan", "vae"):
+            raise UserError("--truncation is for eval gan and vae")
+        options["truncation"] = args.truncation
     if args.data:  # else the evaluator's own (faces, or photos for a photo model)
         options["data"] = args.data
     report = evaluator(task, seed=args.seed, **options)

@@ -88,9 +88,7 @@ class Generator(Task):
         """
         if not 1 <= n <= 10_000:
             raise UserError(f"number of faces must be between 1 and 10000, got {n}")
-        t = self.config_truncation() if truncation is None else truncation
-        if not 0 < t <= 2:
-            raise UserError(f"truncation must be in (0, 2], got {t}")
+        t = self.truncation(truncation)
         _check_size(size)
         faces = self.sample(latents(n, self.nz, seed, t))
         return tensor_to_pil(self.at_size(faces, size or self.default_size))
@@ -117,8 +115,13 @@ class Generator(Task):
             ).clamp(-1, 1)
         return faces
 
-    def config_truncation(self) -> float:
-        return float(getattr(self.config, "truncation", 1.0))
+    def truncation(self, truncation: float | None = None) -> float:
+        """The latent scale to sample at: ``truncation`` if given (it must be in (0, 2]),
+        else the model's own default (1 unless its config says otherwise)."""
+        t = float(getattr(self.config, "truncation", 1.0)) if truncation is None else truncation
+        if not 0 < t <= 2:
+            raise UserError(f"truncation must be in (0, 2], got {t}")
+        return float(t)
 
     @functools.cached_property
     def encoder(self):
