@@ -146,7 +146,7 @@ def test_gan_fine_tune_starts_from_a_generator_and_warms_up_its_discriminator(
     wrong = dataclasses.replace(model, nz=9)  # another generator's shapes: refused
     with pytest.raises(genrestore.UserError, match=r"it has nz=\d+ \(here 9\)"):
         train(tiny("gan", model=wrong), images=tiny_images, out=str(tmp_path / "x"), progress=False)
-    resize = dataclasses.replace(model, g_upsample="resize")  # same shapes at 4x4, other layers
+    resize = dataclasses.replace(model, g_upsample="resize")  # other layers, named
     with pytest.raises(genrestore.UserError, match="g_upsample='transposed' \\(here 'resize'\\)"):
         train(tiny("gan", model=resize), images=tiny_images, out=str(tmp_path / "z"))
     other = dataclasses.replace(TINY_MODELS["upscale"], init=str(tmp_path / "g.safetensors"))
