@@ -84,6 +84,15 @@ def add_parser(sub) -> None:
     add_precision(p)
 
 
+# Options only some evaluations take: the option -> those evaluations.
+ONLY_FOR = {
+    "size": ("inpaint", "colorize", "gan", "vae"),
+    "kinds": ("inpaint", "upscale"),
+    "draws": ("gan", "vae"),
+    "truncation": ("gan", "vae"),
+}
+
+
 def _default_family(offering: list[Family], eval_name: str) -> Family:
     """The family whose shipped model an evaluation uses without --model."""
     return next((f for f in offering if f.name == eval_name), offering[0])
@@ -105,22 +114,13 @@ def run(args: argparse.Namespace) -> int:
     options = {"method": args.method} if args.family == "complete" else {}
     if args.n:  # else each evaluator's own default (it differs for faces and photos)
         options["n"] = args.n
-    if args.size:
-        if args.family not in ("inpaint", "colorize", "gan", "vae"):
-            raise UserError("--size is for eval inpaint, colorize, gan and vae")
-        options["size"] = args.size
-    if args.kinds:
-        if args.family not in ("inpaint", "upscale"):
-            raise UserError("--kinds is for eval inpaint and upscale")
-        options["kinds"] = args.kinds
-    if args.draws:
-        if args.family not in ("gan", "vae"):
-            raise UserError("--draws is for eval gan and vae")
-        options["draws"] = args.draws
-    if args.truncation is not None:
-        if args.family not in ("gan", "vae"):
-            raise UserError("--truncation is for eval gan and vae")
-        options["truncation"] = args.truncation
+    for opt, takers in ONLY_FOR.items():
+        value = getattr(args, opt)
+        if value is None or value == "":
+            continue
+        if args.family not in takers:
+            raise UserError(f"--{opt} is for eval {', '.join(takers[:-1])} and {takers[-1]}")
+        options[opt] = value
     if args.data:  # else the evaluator's own (faces, or photos for a photo model)
         options["data"] = args.data
     report = evaluator(task, seed=args.seed, **options)
