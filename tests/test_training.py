@@ -149,6 +149,11 @@ def test_gan_fine_tune_starts_from_a_generator_and_warms_up_its_discriminator(
     resize = dataclasses.replace(model, g_upsample="resize")  # other layers, named
     with pytest.raises(genrestore.UserError, match="g_upsample='transposed' \\(here 'resize'\\)"):
         train(tiny("gan", model=resize), images=tiny_images, out=str(tmp_path / "z"))
+    vae = train(tiny("vae"), images=tiny_images, out=str(tmp_path / "v"), progress=False)
+    export(vae, tmp_path / "v.safetensors")  # another family's generator: no field to --set
+    not_gan = dataclasses.replace(model, init=str(tmp_path / "v.safetensors"))
+    with pytest.raises(genrestore.UserError, match="size, nz, ngf, g_upsample must be the same"):
+        train(tiny("gan", model=not_gan), images=tiny_images, out=str(tmp_path / "w"))
     other = dataclasses.replace(TINY_MODELS["upscale"], init=str(tmp_path / "g.safetensors"))
     with pytest.raises(genrestore.UserError, match="does not match"):  # another family's
         train(tiny("upscale", model=other), images=tiny_images, out=str(tmp_path / "y"))

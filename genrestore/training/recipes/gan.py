@@ -26,10 +26,11 @@ def start_from(net: GANGenerator, name: str, cfg: GANConfig | None = None) -> No
     weights, own = src.model.state_dict(), net.state_dict()
     if weights.keys() != own.keys() or any(weights[k].shape != own[k].shape for k in own):
         fields = ("size", "nz", "ngf", "g_upsample")
+        comparable = cfg is not None and src.family == "gan"  # else no field to --set
         differ = [
-            f"{f}={getattr(src.config, f, None)!r} (here {getattr(cfg, f)!r})"
+            f"{f}={getattr(src.config, f)!r} (here {getattr(cfg, f)!r})"
             for f in fields
-            if cfg is not None and getattr(src.config, f, None) != getattr(cfg, f)
+            if comparable and getattr(src.config, f) != getattr(cfg, f)
         ]
         raise UserError(
             f"--init {name}: its generator does not match this one "
