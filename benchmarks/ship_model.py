@@ -2,6 +2,8 @@
 
     python benchmarks/ship_model.py runs/faces-gan-64 faces-gan-64 [-n 256]
     python benchmarks/ship_model.py runs/encoder-64 faces-gan-64-encoder -n 128
+    python benchmarks/ship_model.py checkpoints/faces-upscale-256.safetensors \
+        faces-upscale-256 --set core=0.015 --note "..."   # new inference settings only
 
 Writes checkpoints/NAME.safetensors and checkpoints/NAME.json (data, steps, wall time,
 hardware, and the `genrestore eval` numbers of the exported fp16 model), and prints the card.
@@ -10,6 +12,7 @@ hardware, and the `genrestore eval` numbers of the exported fp16 model), and pri
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import time
@@ -18,9 +21,28 @@ from pathlib import Path
 import torch
 
 import genrestore
+from genrestore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, save_fp16
 from genrestore.evaluate import evaluate_completer
 from genrestore.families import family, resolve
 from genrestore.tasks import export
+from genrestore.tasks.runs import is_run_checkpoint, is_run_dir
+
+
+def reexport(source: Path, out: Path, note: str, settings: dict) -> dict:
+    """A shipped model written again with new inference ``settings`` (model-config fields)
+    and the same weights, bit for bit; its card keeps how it was trained, records the
+    settings and appends ``note``. Returns the card (its eval is measured afterwards)."""
+    ck = load_checkpoint(source)
+    if is_run_checkpoint(ck):
+        raise SystemExit(f"{source}: a training run's checkpoint; pass its run folder")
+    cfg = dataclasses.replace(family(ck.family).config(**ck.config), **settings)
+    card = {k: v for k, v in ck.card.items() if k not in ("eval", "eval_seconds")}
+    card["settings_at_export"] = {**card.get("settings_at_export", {}), **settings}
+    card["eval_hardware"] = hardware()
+    if note:
+        card["note"] = f"{card.get('note', '')} Re-exported: {note}".strip()
+    save_fp16(Checkpoint(ck.family, dataclasses.asdict(cfg), ck.step, card, ck.tensors), out)
+    return card
 
 
 def hardware() -> str:
@@ -38,7 +60,7 @@ def hardware() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir")
+    ap.add_argument("run_dir", help="a run folder, or a shipped .safetensors to re-export")
     ap.add_argument("name")
     ap.add_argument(
         "-n", type=int, default=None, help="held-out images (default: the evaluation's own)"
@@ -64,7 +86,11 @@ def main() -> None:
     if args.note:
         extra["note"] = args.note
     settings = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
-    card = export(args.run_dir, out, extra, settings)
+    source = Path(args.run_dir)
+    if source.suffix == ".safetensors" and not is_run_dir(source):
+        card = reexport(source, out, args.note, settings)
+    else:
+        card = export(source, out, extra, settings)
     if out.stat().st_size > 15 * 2**20:
         size = out.stat().st_size / 2**20
         out.unlink()
@@ -87,8 +113,6 @@ def main() -> None:
     card["eval_seconds"] = round(time.perf_counter() - t, 1)
     card["size_bytes"] = out.stat().st_size
     # Re-write the file so the card inside the checkpoint matches the JSON beside it.
-    from genrestore.checkpoint import load_checkpoint, save_checkpoint
-
     ck = load_checkpoint(out)
     save_checkpoint(out, ck.tensors, family=ck.family, config=ck.config, step=ck.step, card=card)
     out.with_suffix(".json").write_text(json.dumps(card, indent=2, sort_keys=True) + "\n")

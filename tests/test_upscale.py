@@ -16,9 +16,10 @@ from genrestore.data.masks import keep_mask
 from genrestore.evaluate import evaluate_upscaler
 from genrestore.families.upscale import UpscaleConfig
 from genrestore.images import uint8_to_tensor
-from genrestore.metrics import fill_detail
+from genrestore.metrics import fill_detail, laplacian_pyramid
 from genrestore.models.upscale import UpscaleNet
 from genrestore.tasks import export, load
+from genrestore.tasks.upscale import fade_faint_detail
 from genrestore.training import train
 
 
@@ -106,6 +107,37 @@ def test_upscaler_trains_exports_and_is_measured_against_bicubic(tmp_path):
     report = evaluate_upscaler(up, 3)
     assert set(report["methods"]) == {"model", "bicubic"}
     assert all(0 < m["psnr"] <= 100 for m in report["methods"].values())
+
+
+def test_faint_detail_fades_and_edges_stay():
+    # a flat square on a flat ground, with a faint mottle (sd 0.003) over all of it
+    clean = torch.full((1, 3, 64, 64), -0.5)
+    clean[..., 16:48, 16:48] = 0.5
+    noisy = clean + 0.003 * torch.randn(clean.shape, generator=torch.Generator().manual_seed(0))
+    out = fade_faint_detail(noisy, 0.015)
+
+    def finest(x):  # the finest detail inside the square, away from its edges
+        return laplacian_pyramid(x)[0][..., 24:40, 24:40]
+
+    assert finest(out).std() < finest(noisy).std() / 3  # the mottle's mostly gone
+    assert (out - clean).abs().max() < 0.03  # the square and its edges as they were
+    assert (fade_faint_detail(clean, 0.015) - clean).abs().max() < 0.02
+    assert torch.equal(fade_faint_detail(noisy[..., :63], 0.015), noisy[..., :63])  # odd side
+    # at inference a plain upscaler's ``core`` does it to every output; guided ones refuse it
+    with pytest.raises(ValueError, match="core"):
+        UpscaleConfig(core=0.01, guided=True, base="x")
+
+
+def test_an_upscalers_core_setting_is_set_at_export_and_fades_faint_detail(tmp_path):
+    run = _train(tmp_path, "upscale", 32, crop=16, nf=8, n_blocks=1)
+    export(run, tmp_path / "plain.safetensors")
+    export(run, tmp_path / "cored.safetensors", settings={"core": 0.02})
+    plain, cored = load(tmp_path / "plain.safetensors"), load(tmp_path / "cored.safetensors")
+    assert cored.config.core == 0.02 and plain.config.core == 0.0
+    x = uint8_to_tensor(_faces(2, 8)) + 0.01 * torch.randn(2, 3, 8, 8)
+    a, b = plain.upscale(x), cored.upscale(x)
+    assert torch.allclose(b, fade_faint_detail(a, 0.02), atol=1e-5)
+    assert not torch.allclose(a, b)
 
 
 def test_an_adversarial_upscaler_trains_its_critic_resumes_exactly_and_exports_without_it(

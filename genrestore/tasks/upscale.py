@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError
@@ -47,7 +48,8 @@ class Upscaler(Task):
 
     @torch.inference_mode()
     def upscale(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, 3, h, w) in [-1, 1] -> (N, 3, factor * h, factor * w) in [-1, 1]."""
+        """(N, 3, h, w) in [-1, 1] -> (N, 3, factor * h, factor * w) in [-1, 1]; with
+        ``config.core``, its faint fine detail faded (``fade_faint_detail``)."""
         if self.config.guided:
             raise UserError(
                 f"{self.name}: refines inpainting answers around an image's known pixels "
@@ -55,7 +57,8 @@ class Upscaler(Task):
             )
         with self.compute.autocast():
             out = self.model(self.compute.layout(x.to(self.device)))
-        return finite(out.float().cpu())
+        out = finite(out.float().cpu())
+        return fade_faint_detail(out, self.config.core) if self.config.core else out
 
     @torch.inference_mode()
     def refine(self, small: torch.Tensor, image: torch.Tensor, known: torch.Tensor) -> torch.Tensor:
@@ -68,6 +71,25 @@ class Upscaler(Task):
         if self.config.sharpen:
             out = out + self.config.sharpen * (out - binomial_blur(out, padding="replicate"))
         return out.clamp(-1, 1)
+
+
+def fade_faint_detail(x: torch.Tensor, amplitude: float, levels: int = 2) -> torch.Tensor:
+    """(N, C, H, W) -> the same with each of its ``levels`` finest Laplacian levels (5x5
+    binomial, as ``metrics.laplacian_pyramid``) scaled by a^4 / (a^4 + amplitude^4), a the
+    level's magnitude per pixel and channel: detail much fainter than ``amplitude`` goes,
+    detail much stronger stays (coring). A level is taken only where the image's sides are
+    even; the rest of the image comes back as it was."""
+    if levels == 0 or x.shape[-1] % 2 or x.shape[-2] % 2:
+        return x
+    low = binomial_blur(x, padding="replicate")[..., ::2, ::2]
+
+    def up(t: torch.Tensor) -> torch.Tensor:
+        return binomial_blur(F.interpolate(t, scale_factor=2, mode="nearest"), "replicate")
+
+    band = x - up(low)
+    a4 = band.pow(4)
+    kept = band * a4 / (a4 + amplitude**4)
+    return kept + up(fade_faint_detail(low, amplitude, levels - 1))
 
 
 def _shipped_upscalers(task: Task, guided: bool):
