@@ -87,9 +87,9 @@ def fade_faint_detail(x: torch.Tensor, amplitude: float, levels: int = 2) -> tor
         return binomial_blur(F.interpolate(t, scale_factor=2, mode="nearest"), "replicate")
 
     band = x - up(low)
-    a4 = band.pow(4)
-    kept = band * a4 / (a4 + amplitude**4)
-    return kept + up(fade_faint_detail(low, amplitude, levels - 1))
+    t4 = amplitude**4
+    keep = band.square().square_().add_(t4).reciprocal_().mul_(-t4).add_(1)  # a^4/(a^4+t^4)
+    return band.mul_(keep).add_(up(fade_faint_detail(low, amplitude, levels - 1)))
 
 
 def _shipped_upscalers(task: Task, guided: bool):
