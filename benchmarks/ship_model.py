@@ -25,7 +25,7 @@ from genrestore.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, 
 from genrestore.evaluate import evaluate_completer
 from genrestore.families import family, resolve
 from genrestore.tasks import export
-from genrestore.tasks.runs import is_run_checkpoint, is_run_dir
+from genrestore.tasks.runs import is_run_checkpoint
 
 
 def reexport(source: Path, out: Path, note: str, settings: dict) -> dict:
@@ -33,10 +33,9 @@ def reexport(source: Path, out: Path, note: str, settings: dict) -> dict:
     and the same weights, bit for bit; its card keeps how it was trained, records the
     settings and appends ``note``. Returns the card (its eval is measured afterwards)."""
     ck = load_checkpoint(source)
-    if is_run_checkpoint(ck):
-        raise SystemExit(f"{source}: a training run's checkpoint; pass its run folder")
     cfg = dataclasses.replace(family(ck.family).config(**ck.config), **settings)
     card = {k: v for k, v in ck.card.items() if k not in ("eval", "eval_seconds")}
+    card["name"] = out.stem
     card["settings_at_export"] = {**card.get("settings_at_export", {}), **settings}
     card["eval_hardware"] = hardware()
     if note:
@@ -60,7 +59,9 @@ def hardware() -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("run_dir", help="a run folder, or a shipped .safetensors to re-export")
+    ap.add_argument(
+        "run_dir", help="a run folder or its checkpoint file, or a shipped model to re-export"
+    )
     ap.add_argument("name")
     ap.add_argument(
         "-n", type=int, default=None, help="held-out images (default: the evaluation's own)"
@@ -87,7 +88,7 @@ def main() -> None:
         extra["note"] = args.note
     settings = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     source = Path(args.run_dir)
-    if source.suffix == ".safetensors" and not is_run_dir(source):
+    if source.is_file() and not is_run_checkpoint(load_checkpoint(source)):  # a shipped model
         card = reexport(source, out, args.note, settings)
     else:
         card = export(source, out, extra, settings)
