@@ -22,16 +22,36 @@ def binomial_blur(x: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
     return F.conv2d(F.pad(x, [2, 2, 2, 2], mode=padding), k, groups=x.shape[1])
 
 
-def laplacian_pyramid(x: torch.Tensor, min_size: int = 16) -> list[torch.Tensor]:
-    """(N, C, H, W) -> [band-pass levels..., low-pass residual], coarsest at least min_size."""
-    levels = []
-    while x.shape[-1] > min_size:
-        low = binomial_blur(x)[..., ::2, ::2]
-        up = F.interpolate(low, scale_factor=2, mode="nearest")
-        levels.append(x - binomial_blur(up))
+def laplacian_pyramid(
+    x: torch.Tensor, min_size: int = 16, *, levels: int | None = None, padding: str = "reflect"
+) -> list[torch.Tensor]:
+    """(N, C, H, W) -> [band-pass levels..., low-pass residual], coarsest at least min_size
+    wide; at most ``levels`` band-pass levels, each taken only while both sides are even.
+    ``collapse_pyramid`` inverts it exactly."""
+    bands = []
+    while (
+        x.shape[-1] > min_size
+        and (levels is None or len(bands) < levels)
+        and not (x.shape[-1] % 2 or x.shape[-2] % 2)
+    ):
+        low = binomial_blur(x, padding)[..., ::2, ::2]
+        bands.append(x - _expand(low, padding))
         x = low
-    levels.append(x)
-    return levels
+    bands.append(x)
+    return bands
+
+
+def collapse_pyramid(levels: list[torch.Tensor], padding: str = "reflect") -> torch.Tensor:
+    """The image whose ``laplacian_pyramid`` (with this ``padding``) is ``levels``."""
+    x = levels[-1]
+    for band in reversed(levels[:-1]):
+        x = band + _expand(x, padding)
+    return x
+
+
+def _expand(low: torch.Tensor, padding: str) -> torch.Tensor:
+    """A pyramid level's low-pass (N, C, h, w) back at (N, C, 2h, 2w)."""
+    return binomial_blur(F.interpolate(low, scale_factor=2, mode="nearest"), padding)
 
 
 def _descriptors(

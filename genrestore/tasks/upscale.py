@@ -12,12 +12,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from ..errors import UserError
 from ..images import open_image, tensor_to_uint8, uint8_to_tensor
-from ..metrics import binomial_blur
+from ..metrics import binomial_blur, collapse_pyramid, laplacian_pyramid
 from .base import Task, finite
 
 MAX_OUTPUT_PIXELS = 64_000_000  # an upscaled image larger than this is refused
@@ -74,22 +73,16 @@ class Upscaler(Task):
 
 
 def fade_faint_detail(x: torch.Tensor, amplitude: float, levels: int = 2) -> torch.Tensor:
-    """(N, C, H, W) -> the same with each of its ``levels`` finest Laplacian levels (5x5
-    binomial, as ``metrics.laplacian_pyramid``) scaled by a^4 / (a^4 + amplitude^4), a the
-    level's magnitude per pixel and channel: detail much fainter than ``amplitude`` goes,
-    detail much stronger stays (coring). A level is taken only where the image's sides are
-    even; the rest of the image comes back as it was."""
-    if levels == 0 or x.shape[-1] % 2 or x.shape[-2] % 2:
-        return x
-    low = binomial_blur(x, padding="replicate")[..., ::2, ::2]
-
-    def up(t: torch.Tensor) -> torch.Tensor:
-        return binomial_blur(F.interpolate(t, scale_factor=2, mode="nearest"), "replicate")
-
-    band = x - up(low)
+    """(N, C, H, W) -> the same with each of its ``levels`` finest Laplacian levels
+    (``metrics.laplacian_pyramid``, edges replicated) scaled by a^4 / (a^4 + amplitude^4),
+    a the level's magnitude per pixel and channel: detail much fainter than ``amplitude``
+    goes, detail much stronger stays (coring). A level is taken only where the image's sides
+    are even; the rest of the image comes back as it was."""
+    bands = laplacian_pyramid(x, 1, levels=levels, padding="replicate")
     t4 = amplitude**4
-    keep = band.square().square_().add_(t4).reciprocal_().mul_(-t4).add_(1)  # a^4/(a^4+t^4)
-    return band.mul_(keep).add_(up(fade_faint_detail(low, amplitude, levels - 1)))
+    for band in bands[:-1]:  # in place: a^4/(a^4+t^4) = 1 - t^4/(a^4+t^4)
+        band.mul_(band.square().square_().add_(t4).reciprocal_().mul_(-t4).add_(1))
+    return collapse_pyramid(bands, padding="replicate")
 
 
 def _shipped_upscalers(task: Task, guided: bool):
