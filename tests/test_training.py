@@ -170,6 +170,29 @@ def test_cli_init_names_the_starting_model_where_a_family_has_one(capsys):
     )
 
 
+def test_cli_init_takes_the_shapes_of_the_starting_model(tmp_path, capsys):
+    from cli_helpers import write_tiny_checkpoints
+
+    from genrestore.cli import main
+
+    gan = dataclasses.replace(TINY_MODELS["gan"], g_upsample="resize")
+    paths = write_tiny_checkpoints(tmp_path, {"gan": gan, "upscale": TINY_MODELS["upscale"]})
+
+    def dry(*argv):
+        assert main(["train", *argv, "--dry-run"]) == 0
+        return json.loads(capsys.readouterr().out)["model"]
+
+    m = dry("gan", "--init", paths["gan"])  # the preset's 64-px, 64-wide generator gives way
+    assert (m["size"], m["nz"], m["ngf"], m["g_upsample"]) == (16, 8, 8, "resize")
+    assert m["ndf"] == 64  # the discriminator starts fresh: the preset's
+    m = dry("gan", "--init", paths["gan"], "--size", "32", "--set", "ngf=16")  # named: kept
+    assert (m["size"], m["nz"], m["ngf"]) == (32, 8, 16)
+    m = dry("upscale", "--init", paths["upscale"], "--preset", "inpaint-refine-256")
+    assert (m["nf"], m["n_blocks"], m["guided"]) == (8, 1, True)
+    assert main(["train", "gan", "--init", str(tmp_path / "none.safetensors"), "--dry-run"]) == 2
+    assert "none.safetensors" in capsys.readouterr().err
+
+
 def test_train_overrides_and_data_path(tmp_path):
     from genrestore.training import resolve_config
 

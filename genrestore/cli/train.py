@@ -60,7 +60,8 @@ def add_parser(sub) -> None:
         "--init",
         default=None,
         help="start from a trained model of this family (a shipped name such as faces-gan-64, "
-        "or a .safetensors) and fine-tune it on --data; a GAN's discriminator starts fresh",
+        "or a .safetensors) and fine-tune it on --data, its shape (e.g. a GAN's size, nz, "
+        "ngf) unless --set or --size names it; a GAN's discriminator starts fresh",
     )
     p.add_argument(
         "--set",
@@ -109,9 +110,29 @@ def _config(args: argparse.Namespace):
         if not any(f.name == "init" for f in dataclasses.fields(cfg.model)):
             raise UserError(f"--init: {cfg.family} models cannot start from trained weights")
         cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, init=args.init))
+        cfg = _init_shapes(cfg, args)
     if args.set:
         cfg = _with_model_fields(cfg, args.set)
     return cfg
+
+
+def _init_shapes(cfg, args: argparse.Namespace):
+    """``cfg`` with the fields that shape the weights --init copies (its family's
+    ``init_fields``) taken from the starting model, except those --size or --set names: a
+    fine-tune of a wider or larger model needs no --set to match it."""
+    from ..tasks import load
+
+    named = {item.partition("=")[0].strip() for item in args.set or []}
+    if args.size is not None:
+        named.add("size")
+    todo = [f for f in family(cfg.family).init_fields if f not in named]
+    if not todo:
+        return cfg
+    src = load(args.init, device="cpu")
+    if src.family != cfg.family:
+        return cfg  # the recipe's start_from says what does not match
+    shapes = {f: getattr(src.config, f) for f in todo}
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **shapes))
 
 
 OWN_FLAGS = {"size": "--size", "init": "--init"}  # model fields that have a flag of their own

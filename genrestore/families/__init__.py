@@ -36,6 +36,9 @@ class Family:
     evaluations: dict[str, str] = field(default_factory=dict)  # eval name -> "module:attr"
     shipped: str = ""  # the shipped (face) model of this family, e.g. for `eval`
     shipped_photo: str = ""  # its shipped natural-photo model; `--model auto` picks per image
+    # model fields that shape the weights `train --init` copies: taken from the starting
+    # model unless --set (or --size) names them
+    init_fields: tuple[str, ...] = ()
 
     @property
     def default_preset(self) -> str:

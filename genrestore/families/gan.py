@@ -70,4 +70,5 @@ FAMILY = Family(
         "complete": "genrestore.evaluate:evaluate_completer",
     },
     shipped="faces-gan-64",
+    init_fields=("size", "nz", "ngf", "g_upsample"),  # the generator's; D starts fresh
 )

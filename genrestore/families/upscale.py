@@ -122,4 +122,5 @@ FAMILY = Family(
     recipe="genrestore.training.recipes.upscale:UpscaleRecipe",
     evaluations={"upscale": "genrestore.evaluate:evaluate_upscaler"},
     shipped="faces-upscale-256",
+    init_fields=("factor", "nf", "n_blocks"),  # a guided net may start from a plain one
 )

@@ -12,7 +12,7 @@ from ...compute import Compute
 from ...data.augment import diff_augment
 from ...distributed import SINGLE_PROCESS, Dist
 from ...errors import UserError
-from ...families.gan import GANConfig
+from ...families.gan import FAMILY, GANConfig
 from ...models.gan import GANDiscriminator, GANGenerator
 from .base import Recipe, adam, ema_update
 
@@ -25,7 +25,7 @@ def start_from(net: GANGenerator, name: str, cfg: GANConfig | None = None) -> No
     src = load(name, device="cpu")
     weights, own = src.model.state_dict(), net.state_dict()
     if weights.keys() != own.keys() or any(weights[k].shape != own[k].shape for k in own):
-        fields = ("size", "nz", "ngf", "g_upsample")
+        fields = FAMILY.init_fields
         comparable = cfg is not None and src.family == "gan"  # else no field to --set
         differ = [
             f"{f}={getattr(src.config, f)!r} (here {getattr(cfg, f)!r})"
@@ -35,7 +35,7 @@ def start_from(net: GANGenerator, name: str, cfg: GANConfig | None = None) -> No
         raise UserError(
             f"--init {name}: its generator does not match this one "
             + (
-                f"(it has {', '.join(differ)}; pass --set to match)"
+                f"(it has {', '.join(differ)}: a fine-tune keeps its shape)"
                 if differ
                 else f"({', '.join(fields)} must be the same)"
             )
