@@ -3,10 +3,11 @@
     python benchmarks/generation_validation.py [--generator faces-gan-64] [--upscaler NAME]
         [--core 0.015] [--draws 6] [--n 256]
 
-The validation protocol of the README's 256-px generation choices (`core`, and the tries that
-did not help), kept off the test draw (`genrestore eval gan --size 256`: z seeds 0.., the held-out faces from 1,000,000):
-draw k samples ``n`` faces with z seed 2 + k, upscales them to 256 px and compares them with
-``n`` held-out faces from 1,001,000 + n * (k % 3). Beside each draw, the same faces' baselines:
+The validation protocol of the README's 256-px generation choices (`core`, and the tries
+that did not help), kept off the test draw (`genrestore eval gan --size 256`: z seeds 0..,
+the held-out faces from 1,000,000). Draw k samples ``n`` faces with z seed 2 + k, upscales
+them to 256 px and compares them with ``n`` held-out faces from 1,001,000 + n * (k % 3).
+Beside each draw, the same faces' baselines:
 
 - ``real up``: other held-out faces (1,001,000 + n * ((k + 1) % 3) on) rendered at the
   generator's size and upscaled the same way: what a perfect generator would score;
