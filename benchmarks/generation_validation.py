@@ -1,7 +1,7 @@
 """SWD of generated faces at 256 px on validation draws, per pyramid level, beside baselines.
 
     python benchmarks/generation_validation.py [--generator faces-gan-64] [--upscaler NAME]
-        [--core 0.015] [--draws 6] [--n 256]
+        [--core 0.015] [--truncation 1] [--draws 6] [--n 256]
 
 The validation protocol of the README's 256-px generation choices (`core`, and the tries
 that did not help), kept off the test draw (`genrestore eval gan --size 256`: z seeds 0..,
@@ -14,7 +14,8 @@ Beside each draw, the same faces' baselines:
 - ``real``: those other faces rendered at 256 px: the floor of the measure at this n.
 
 It prints each draw, then the per-level means (finest first) of the three rows and the
-generated faces' ratio to each baseline. ``--core`` overrides the upscaler's ``core`` (0: off).
+generated faces' ratio to each baseline. ``--core`` overrides the upscaler's ``core`` (0: off),
+``--truncation`` the generator's.
 On an AMX Xeon (2 threads) the six default draws take about 3 minutes; the 3 n faces are
 rendered once at each size and cached.
 """
@@ -43,6 +44,7 @@ def main() -> None:
     ap.add_argument("--generator", default="faces-gan-64")
     ap.add_argument("--upscaler", default=None, help="default: the generator's own")
     ap.add_argument("--core", type=float, default=None, help="override the upscaler's core")
+    ap.add_argument("--truncation", type=float, default=None, help="default: the model's")
     ap.add_argument("--draws", type=int, default=6)
     ap.add_argument("--n", type=int, default=256)
     args = ap.parse_args()
@@ -73,7 +75,7 @@ def main() -> None:
                 "real up": swd(real_up, target, seed=0)["levels"],
                 "real": swd(real, target, seed=0)["levels"],
             }
-        fake = upscale(gen.sample(latents(n, gen.nz, 2 + k, 1.0)))
+        fake = upscale(gen.sample(latents(n, gen.nz, 2 + k, gen.truncation(args.truncation))))
         scores = {"generated": swd(fake, target, seed=0)["levels"], **baselines[ref]}
         for name, levels in scores.items():
             rows[name].append(levels)
