@@ -60,8 +60,9 @@ def add_parser(sub) -> None:
         "--init",
         default=None,
         help="start from a trained model of this family (a shipped name such as faces-gan-64, "
-        "or a .safetensors) and fine-tune it on --data, its shape (e.g. a GAN's size, nz, "
-        "ngf) unless --set or --size names it; a GAN's discriminator starts fresh",
+        "or a .safetensors) and fine-tune it on --data; the run takes its shape (e.g. a GAN's "
+        "size, nz, ngf) where --set or --size names no other, and a GAN's discriminator "
+        "starts fresh",
     )
     p.add_argument(
         "--set",
