@@ -121,7 +121,7 @@ def _init_shapes(cfg, args: argparse.Namespace):
     """``cfg`` with the fields that shape the weights --init copies (its family's
     ``init_fields``) taken from the starting model, except those --size or --set names: a
     fine-tune of a wider or larger model needs no --set to match it."""
-    from ..tasks import load
+    from ..tasks import model_checkpoint
 
     named = {item.partition("=")[0].strip() for item in args.set or []}
     if args.size is not None:
@@ -129,10 +129,11 @@ def _init_shapes(cfg, args: argparse.Namespace):
     todo = [f for f in family(cfg.family).init_fields if f not in named]
     if not todo:
         return cfg
-    src = load(args.init, device="cpu")
+    src = model_checkpoint(args.init)  # its config; no network built, no compute measured
     if src.family != cfg.family:
         return cfg  # the recipe's start_from says what does not match
-    shapes = {f: getattr(src.config, f) for f in todo}
+    own = family(src.family).config_from_dict(src.config)
+    shapes = {f: getattr(own, f) for f in todo}
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, **shapes))
 
 
