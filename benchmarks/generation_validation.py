@@ -55,12 +55,13 @@ def main() -> None:
         raise SystemExit(f"{args.generator}: no upscaler to {SIDE} px; pass --upscaler")
     if args.core is not None:
         up.config = dataclasses.replace(up.config, core=args.core)
+    gen.upscaler = up  # what at_size draws with
     n, sets = args.n, min(3, args.draws)
     big = held_out_images(n * sets, SIDE, offset=VALIDATION_OFFSET)
     small = held_out_images(n * sets, gen.size, offset=VALIDATION_OFFSET)
 
     def upscale(x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([up.upscale(x[i : i + 64]) for i in range(0, len(x), 64)]).clamp(-1, 1)
+        return gen.at_size(x, SIDE).clamp(-1, 1)
 
     rows: dict[str, list[list[float]]] = {"generated": [], "real up": [], "real": []}
     baselines: dict[int, dict[str, list[float]]] = {}  # per reference set: the same faces

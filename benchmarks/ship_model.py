@@ -28,11 +28,11 @@ from genrestore.tasks import export
 from genrestore.tasks.runs import is_run_checkpoint
 
 
-def reexport(source: Path, out: Path, note: str, settings: dict) -> dict:
-    """A shipped model written again with new inference ``settings`` (model-config fields)
-    and the same weights, bit for bit; its card keeps how it was trained, records the
-    settings and appends ``note``. Returns the card (its eval is measured afterwards)."""
-    ck = load_checkpoint(source)
+def reexport(ck: Checkpoint, out: Path, note: str, settings: dict) -> dict:
+    """A shipped model (its loaded checkpoint) written again with new inference ``settings``
+    (model-config fields) and the same weights, bit for bit; its card keeps how it was
+    trained, records the settings and appends ``note``. Returns the card (its eval is
+    measured afterwards)."""
     cfg = dataclasses.replace(family(ck.family).config(**ck.config), **settings)
     card = {k: v for k, v in ck.card.items() if k not in ("eval", "eval_seconds")}
     card["name"] = out.stem
@@ -88,8 +88,9 @@ def main() -> None:
         extra["note"] = args.note
     settings = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in args.set)}
     source = Path(args.run_dir)
-    if source.is_file() and not is_run_checkpoint(load_checkpoint(source)):  # a shipped model
-        card = reexport(source, out, args.note, settings)
+    shipped = load_checkpoint(source) if source.is_file() else None
+    if shipped is not None and not is_run_checkpoint(shipped):  # a shipped model
+        card = reexport(shipped, out, args.note, settings)
     else:
         card = export(source, out, extra, settings)
     if out.stat().st_size > 15 * 2**20:
