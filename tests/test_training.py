@@ -348,3 +348,17 @@ def test_events_report_progress_and_stop_saves_a_resumable_run(tmp_path, tiny_im
     train(cfg, images=tiny_images, out=str(part), resume=True, progress=False)
     a, b = load_checkpoint(full / CHECKPOINT).tensors, load_checkpoint(part / CHECKPOINT).tensors
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_gan_discriminator_can_judge_a_low_pass_of_the_images(tmp_path):
+    rng = np.random.default_rng(0)
+    faces = rng.integers(0, 255, (16, 32, 32, 3)).astype(np.uint8)
+    model = dataclasses.replace(TINY_MODELS["gan"], size=32, d_levels=1)
+    run = train(tiny("gan", model=model), images=faces, out=str(tmp_path / "a"), progress=False)
+    disc = load_checkpoint(run / CHECKPOINT).group("disc")
+    convs = sorted(k for k in disc if k.endswith("weight_orig"))
+    assert len(convs) == 3  # a 16-px discriminator: two halvings and the 4x4 head
+    logged = [json.loads(x) for x in (run / "log.txt").read_text().splitlines() if x[:1] == "{"]
+    assert all(np.isfinite(x["loss_d"]) and np.isfinite(x["loss_g"]) for x in logged)
+    with pytest.raises(ValueError, match="at least 16 px"):  # it would judge 8-px images
+        dataclasses.replace(model, d_levels=2)

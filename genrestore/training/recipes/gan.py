@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import torch
 from torch import nn
@@ -13,6 +14,7 @@ from ...data.augment import diff_augment
 from ...distributed import SINGLE_PROCESS, Dist
 from ...errors import UserError
 from ...families.gan import FAMILY, GANConfig
+from ...metrics import laplacian_pyramid
 from ...models.gan import GANDiscriminator, GANGenerator
 from .base import Recipe, adam, ema_update
 
@@ -57,7 +59,10 @@ class GANRecipe(Recipe):
         super().__init__(cfg, compute, dist, resuming=resuming)
         m = self.model_cfg
         self.G = self.place(GANGenerator(m))
-        self.D = self.place(GANDiscriminator(m))
+        # D's side: the images' after d_levels halvings (``_judged``)
+        self.D = self.place(
+            GANDiscriminator(dataclasses.replace(m, size=m.size >> m.d_levels, d_levels=0))
+        )
         if m.init and not self.resuming:
             start_from(self.G, m.init, m)
         self.ema = copy.deepcopy(self.G).requires_grad_(False)
@@ -69,6 +74,11 @@ class GANRecipe(Recipe):
 
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.model_cfg.nz, generator=self.g_z).to(self.device)
+
+    def _judged(self, x: torch.Tensor) -> torch.Tensor:
+        """Images (N, 3, S, S) -> what D sees: their low-pass after ``d_levels`` halvings."""
+        m = self.model_cfg
+        return laplacian_pyramid(x, 1, levels=m.d_levels)[-1] if m.d_levels else x
 
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return (
@@ -84,13 +94,13 @@ class GANRecipe(Recipe):
         self.opt_d.zero_grad(set_to_none=True)
         with self.compute.autocast():
             fake = self.G(z)
-            d_real = self.D(self._aug(real)).float()
-            d_fake = self.D(self._aug(fake.detach())).float()
+            d_real = self.D(self._aug(self._judged(real))).float()
+            d_fake = self.D(self._aug(self._judged(fake.detach()))).float()
             loss_d = self.d_loss(d_real, d_fake)
         self.scaler.scale(loss_d).backward()
         out = {"loss_d": loss_d.detach()}
         if self.model_cfg.r1_gamma > 0 and step % self.model_cfg.r1_every == 0:
-            x = real.detach().requires_grad_(True)
+            x = self._judged(real).detach().requires_grad_(True)
             with self.compute.autocast():
                 logits = self.D(self._aug(x)).float()
             r1 = losses.r1_penalty(logits, x)
@@ -107,7 +117,7 @@ class GANRecipe(Recipe):
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
         with self.compute.autocast():
-            loss_g = self.g_loss(self.D(self._aug(fake)).float())
+            loss_g = self.g_loss(self.D(self._aug(self._judged(fake))).float())
         self.scaler.scale(loss_g).backward()
         self.D.requires_grad_(True)
         self.dist.sync_grads(self.G.parameters())
