@@ -362,3 +362,5 @@ def test_gan_discriminator_can_judge_a_low_pass_of_the_images(tmp_path):
     assert all(np.isfinite(x["loss_d"]) and np.isfinite(x["loss_g"]) for x in logged)
     with pytest.raises(ValueError, match="at least 16 px"):  # it would judge 8-px images
         dataclasses.replace(model, d_levels=2)
+    with pytest.raises(ValueError, match="0 or more"):
+        dataclasses.replace(model, d_levels=-1)
