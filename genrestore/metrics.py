@@ -34,11 +34,17 @@ def laplacian_pyramid(
         and (levels is None or len(bands) < levels)
         and not (x.shape[-1] % 2 or x.shape[-2] % 2)
     ):
-        low = binomial_blur(x, padding)[..., ::2, ::2]
+        low = pyramid_down(x, padding)
         bands.append(x - _expand(low, padding))
         x = low
     bands.append(x)
     return bands
+
+
+def pyramid_down(x: torch.Tensor, padding: str = "reflect") -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, H/2, W/2): one step down a pyramid, blurred and halved; the
+    low-pass of ``laplacian_pyramid`` after one level."""
+    return binomial_blur(x, padding)[..., ::2, ::2]
 
 
 def collapse_pyramid(levels: list[torch.Tensor], padding: str = "reflect") -> torch.Tensor:

@@ -14,7 +14,7 @@ from ...data.augment import diff_augment
 from ...distributed import SINGLE_PROCESS, Dist
 from ...errors import UserError
 from ...families.gan import FAMILY, GANConfig
-from ...metrics import laplacian_pyramid
+from ...metrics import pyramid_down
 from ...models.gan import GANDiscriminator, GANGenerator
 from .base import Recipe, adam, ema_update
 
@@ -77,8 +77,9 @@ class GANRecipe(Recipe):
 
     def _judged(self, x: torch.Tensor) -> torch.Tensor:
         """Images (N, 3, S, S) -> what D sees: their low-pass after ``d_levels`` halvings."""
-        m = self.model_cfg
-        return laplacian_pyramid(x, 1, levels=m.d_levels)[-1] if m.d_levels else x
+        for _ in range(self.model_cfg.d_levels):
+            x = pyramid_down(x)
+        return x
 
     def _aug(self, x: torch.Tensor) -> torch.Tensor:
         return (
@@ -90,17 +91,19 @@ class GANRecipe(Recipe):
     def step(self, step: int, real: torch.Tensor) -> dict[str, torch.Tensor]:
         n = real.shape[0]
         z = self._z(n)
+        seen_real = self._judged(real)  # once, for D and R1; ``real`` itself when d_levels=0
         # Discriminator
         self.opt_d.zero_grad(set_to_none=True)
         with self.compute.autocast():
             fake = self.G(z)
-            d_real = self.D(self._aug(self._judged(real))).float()
-            d_fake = self.D(self._aug(self._judged(fake.detach()))).float()
+            seen_fake = self._judged(fake)  # once, for D (detached) and G
+            d_real = self.D(self._aug(seen_real)).float()
+            d_fake = self.D(self._aug(seen_fake.detach())).float()
             loss_d = self.d_loss(d_real, d_fake)
         self.scaler.scale(loss_d).backward()
         out = {"loss_d": loss_d.detach()}
         if self.model_cfg.r1_gamma > 0 and step % self.model_cfg.r1_every == 0:
-            x = self._judged(real).detach().requires_grad_(True)
+            x = seen_real.detach().requires_grad_(True)
             with self.compute.autocast():
                 logits = self.D(self._aug(x)).float()
             r1 = losses.r1_penalty(logits, x)
@@ -117,7 +120,7 @@ class GANRecipe(Recipe):
         self.opt_g.zero_grad(set_to_none=True)
         self.D.requires_grad_(False)
         with self.compute.autocast():
-            loss_g = self.g_loss(self.D(self._aug(self._judged(fake))).float())
+            loss_g = self.g_loss(self.D(self._aug(seen_fake)).float())
         self.scaler.scale(loss_g).backward()
         self.D.requires_grad_(True)
         self.dist.sync_grads(self.G.parameters())
